@@ -1,0 +1,104 @@
+"""Time as a dependency: the real clock in production, a controllable one in tests.
+
+Everything that waits for a window (SMSC's 60 s identical-request rule, backoffs, cache TTLs,
+retry schedules) asks a `Clock`, so tests move time forward instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """What the code needs to know about time."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back; only differences mean anything."""
+        ...
+
+    def now(self) -> datetime:
+        """The current wall-clock time, timezone-aware (UTC)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of this clock's time."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        """Return `time.monotonic()`."""
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        """Return the current UTC time."""
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep on the event loop."""
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock that moves only when told to, for tests.
+
+    `sleep()` parks the caller until `advance()` moves time past its deadline; with
+    `autoadvance=True` a sleep instead jumps time forward by itself, which suits tests that only
+    want "after the backoff" without choreographing it.
+    """
+
+    def __init__(
+        self,
+        start: datetime | None = None,
+        *,
+        autoadvance: bool = False,
+    ) -> None:
+        self._mono = 1_000.0
+        self._wall = start or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+        self.autoadvance = autoadvance
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def monotonic(self) -> float:
+        """Return the fake monotonic time."""
+        return self._mono
+
+    def now(self) -> datetime:
+        """Return the fake wall time."""
+        return self._wall
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until the clock is advanced past now + seconds (or jump there on autoadvance)."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        if self.autoadvance:
+            self.advance(seconds)
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
+        await fut
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward and wake every sleeper whose deadline has passed."""
+        if seconds < 0:
+            raise ValueError("time only moves forward")
+        self._mono += seconds
+        self._wall += timedelta(seconds=seconds)
+        while self._sleepers and self._sleepers[0][0] <= self._mono:
+            _, _, fut = heapq.heappop(self._sleepers)
+            if not fut.done():
+                fut.set_result(None)
+
+    @property
+    def sleepers(self) -> int:
+        """How many callers are parked in `sleep()`."""
+        return sum(1 for _, _, f in self._sleepers if not f.done())

@@ -1,0 +1,123 @@
+"""Configuration from the environment and `.env`, validated once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ChatIds = Annotated[tuple[int, ...], NoDecode]
+
+
+def _parse_chat_ids(value: object) -> object:
+    """Accept "1, -100200" (env) as well as a list (code)."""
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace(";", ",").split(",")]
+        try:
+            return tuple(int(p) for p in parts if p)
+        except ValueError:
+            raise ValueError("must be comma-separated integer chat ids, e.g. 12345,-1001234") from None
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads. Secrets are `SecretStr`: they never print."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    telegram_bot_token: SecretStr
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+
+    smsc_api_url: AnyHttpUrl = AnyHttpUrl("https://smscentre.com")
+    smsc_login: str | None = None
+    smsc_password: SecretStr | None = None
+    smsc_apikey: SecretStr | None = None
+
+    allowed_chat_ids: ChatIds = ()
+    alert_chat_ids: ChatIds = ()
+    notify_canceled: bool = True
+
+    database_url: str = "sqlite:///data/bot.sqlite3"
+    poll_interval: float = Field(default=60.0, ge=20.0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    download_dir: Path | None = None  # defaults to a folder beside the database
+
+    @field_validator("allowed_chat_ids", "alert_chat_ids", mode="before")
+    @classmethod
+    def _chat_ids(cls, value: object) -> object:
+        return _parse_chat_ids(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_url(cls, value: str) -> str:
+        if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
+            raise ValueError("must look like sqlite:///path/to/file.sqlite3")
+        return value
+
+    @field_validator("telegram_bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        bot_id, sep, rest = token.partition(":")
+        if not sep or not bot_id.isdigit() or not rest or any(c.isspace() for c in token):
+            raise ValueError("does not look like a bot token (expected 123456:ABC-...)")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Settings:
+        has_pair = bool(self.smsc_login) and self.smsc_password is not None
+        if not has_pair and self.smsc_apikey is None:
+            if self.smsc_login or self.smsc_password is not None:
+                raise ValueError("SMSC_LOGIN and SMSC_PASSWORD must be set together")
+            raise ValueError("set SMSC_LOGIN and SMSC_PASSWORD, or SMSC_APIKEY")
+        if self.webhook_url is not None:
+            if self.webhook_url.scheme != "https":
+                raise ValueError("WEBHOOK_URL must be an https:// URL")
+            if self.webhook_secret is None:
+                raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
+        if self.webhook_secret is not None:
+            secret = self.webhook_secret.get_secret_value()
+            allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+            if not 1 <= len(secret) <= 256 or not set(secret) <= allowed:
+                raise ValueError("WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+        return self
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file named by DATABASE_URL."""
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def files_dir(self) -> Path:
+        """Where downloaded task files are written before upload."""
+        return self.download_dir or self.database_path.parent / "downloads"
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value, for log redaction."""
+        values = [self.telegram_bot_token, self.smsc_password, self.smsc_apikey, self.webhook_secret]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -1,0 +1,1 @@
+"""Everything that knows SMSC: the client, its models and errors, and a local simulator."""
