@@ -1,0 +1,266 @@
+"""The alert outbox: detection and its deliveries are committed together, then sent.
+
+`record_poll` writes a poll's task statuses, the alerts they imply and one pending delivery per
+subscriber in ONE transaction, before anything is sent. The delivery loop then takes
+`due_deliveries`, sends each and marks it right after the send (`mark_delivered`), or schedules
+a retry (`mark_retry`) or gives up (`mark_dropped`). After a crash the same rows are simply
+due again; only a crash between Telegram accepting a message and `mark_delivered` committing
+can repeat one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, cast, get_args
+
+import aiosqlite
+
+from .db import (
+    StorageError,
+    from_db_time,
+    locked,
+    thread_from_db,
+    to_db_time,
+    transaction,
+)
+from .tasks import TaskSnapshot, _mark_baseline, _upsert_tasks
+
+AlertKind = Literal["completed", "failed", "canceled", "smsc_problem", "smsc_recovered"]
+ALERT_KINDS: frozenset[str] = frozenset(get_args(AlertKind))
+
+# Telegram error texts can embed whole responses; the row only needs enough to diagnose.
+_MAX_ERROR_CHARS = 2000
+
+__all__ = [
+    "ALERT_KINDS",
+    "AlertKind",
+    "NewAlert",
+    "PendingDelivery",
+    "TaskSnapshot",
+    "count_pending",
+    "due_deliveries",
+    "mark_delivered",
+    "mark_dropped",
+    "mark_retry",
+    "next_due_at",
+    "outbox_stats",
+    "prune_delivered",
+    "record_poll",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An event to announce; `payload` must be JSON-serialisable (it is stored as JSON)."""
+
+    kind: AlertKind
+    task_id: int | None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """One alert owed to one chat/topic; `created_at` is when the alert was detected."""
+
+    delivery_id: int
+    alert_id: int
+    kind: AlertKind
+    task_id: int | None
+    payload: dict[str, Any]
+    chat_id: int
+    thread_id: int | None
+    attempts: int  # failed attempts so far
+    created_at: datetime
+
+
+def _as_kind(value: str) -> AlertKind:
+    if value not in ALERT_KINDS:
+        raise StorageError(f"unknown alert kind {value!r} in the database")
+    return cast(AlertKind, value)
+
+
+def _error_text(text: str) -> str:
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+async def record_poll(
+    conn: aiosqlite.Connection,
+    *,
+    tasks: Sequence[TaskSnapshot],
+    alerts: Sequence[NewAlert],
+    now: datetime,
+    mark_baseline: bool = True,
+) -> list[int]:
+    """Store a poll's tasks, its alerts and their deliveries in one transaction; return alert ids.
+
+    Each alert gets one pending delivery per subscription that exists at this moment. Nothing
+    is written if anything fails (e.g. a payload that is not JSON-serialisable).
+    """
+    when = to_db_time(now)
+    alert_ids: list[int] = []
+    async with transaction(conn):
+        if tasks:
+            await _upsert_tasks(conn, tasks, when)
+        if mark_baseline:
+            await _mark_baseline(conn, when)
+        for alert in alerts:
+            if alert.kind not in ALERT_KINDS:
+                raise ValueError(f"unknown alert kind {alert.kind!r}")
+            # allow_nan=False: NaN/Infinity are not JSON and would not load anywhere else.
+            payload = json.dumps(alert.payload, ensure_ascii=False, allow_nan=False)
+            cur = await conn.execute(
+                "INSERT INTO alerts (kind, task_id, payload, created_at) VALUES (?, ?, ?, ?)",
+                (alert.kind, alert.task_id, payload, when),
+            )
+            alert_id = cur.lastrowid
+            if alert_id is None:
+                raise StorageError("INSERT INTO alerts returned no row id")
+            # The fan-out reads subscriptions inside the same transaction: exactly the chats
+            # subscribed at detection time, and a concurrent /subscribe cannot half-see it.
+            await conn.execute(
+                "INSERT INTO deliveries (alert_id, chat_id, thread_id, next_attempt_at, created_at)"
+                " SELECT ?, chat_id, thread_id, ?, ? FROM subscriptions",
+                (alert_id, when, when),
+            )
+            alert_ids.append(alert_id)
+    return alert_ids
+
+
+async def due_deliveries(
+    conn: aiosqlite.Connection, now: datetime, limit: int = 100
+) -> list[PendingDelivery]:
+    """Return pending deliveries due at `now`: oldest alert first, then by chat and topic."""
+    async with locked(conn):
+        rows = await conn.execute_fetchall(
+            "SELECT d.id, d.alert_id, a.kind, a.task_id, a.payload, d.chat_id, d.thread_id,"
+            "       d.attempts, a.created_at"
+            " FROM deliveries AS d JOIN alerts AS a ON a.id = d.alert_id"
+            " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
+            " ORDER BY d.alert_id, d.chat_id, d.thread_id"
+            " LIMIT ?",
+            (to_db_time(now), limit),
+        )
+    result: list[PendingDelivery] = []
+    for row in rows:
+        payload = json.loads(row[4])
+        if not isinstance(payload, dict):
+            raise StorageError(f"alert {row[1]} has a payload that is not a JSON object")
+        result.append(
+            PendingDelivery(
+                delivery_id=int(row[0]),
+                alert_id=int(row[1]),
+                kind=_as_kind(row[2]),
+                task_id=None if row[3] is None else int(row[3]),
+                payload=payload,
+                chat_id=int(row[5]),
+                thread_id=thread_from_db(int(row[6])),
+                attempts=int(row[7]),
+                created_at=from_db_time(row[8]),
+            )
+        )
+    return result
+
+
+async def next_due_at(conn: aiosqlite.Connection) -> datetime | None:
+    """Return the earliest next attempt among pending deliveries, or None if none is pending."""
+    async with (
+        locked(conn),
+        conn.execute("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'") as cur,
+    ):
+        row = await cur.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return from_db_time(row[0])
+
+
+async def mark_delivered(
+    conn: aiosqlite.Connection, delivery_id: int, now: datetime, *, message_id: int | None = None
+) -> bool:
+    """Record that the delivery was sent (committed at once); return False if already delivered.
+
+    A delivery dropped while its send was in flight (e.g. the chat was removed) is still marked
+    delivered: the message did go out.
+    """
+    async with transaction(conn):
+        cur = await conn.execute(
+            "UPDATE deliveries SET state = 'delivered', finished_at = ?, message_id = ?"
+            " WHERE id = ? AND state <> 'delivered'",
+            (to_db_time(now), message_id, delivery_id),
+        )
+        return cur.rowcount > 0
+
+
+async def mark_retry(
+    conn: aiosqlite.Connection, delivery_id: int, *, error: str, next_attempt_at: datetime
+) -> bool:
+    """Count a failed attempt and schedule the next; return False if it is no longer pending."""
+    async with transaction(conn):
+        cur = await conn.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+            " WHERE id = ? AND state = 'pending'",
+            (_error_text(error), to_db_time(next_attempt_at), delivery_id),
+        )
+        return cur.rowcount > 0
+
+
+async def mark_dropped(
+    conn: aiosqlite.Connection, delivery_id: int, *, reason: str, now: datetime
+) -> bool:
+    """Give up on a pending delivery (chat gone, too many attempts); return False if not pending."""
+    async with transaction(conn):
+        cur = await conn.execute(
+            "UPDATE deliveries SET state = 'dropped', last_error = ?, finished_at = ?"
+            " WHERE id = ? AND state = 'pending'",
+            (_error_text(reason), to_db_time(now), delivery_id),
+        )
+        return cur.rowcount > 0
+
+
+async def count_pending(conn: aiosqlite.Connection) -> int:
+    """Return how many deliveries are still to be sent."""
+    async with (
+        locked(conn),
+        conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'") as cur,
+    ):
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def outbox_stats(conn: aiosqlite.Connection) -> dict[str, int]:
+    """Return delivery counts: pending, retrying (pending after a failure), delivered, dropped."""
+    stats = {"pending": 0, "retrying": 0, "delivered": 0, "dropped": 0}
+    async with locked(conn):
+        rows = await conn.execute_fetchall(
+            "SELECT state, COUNT(*), SUM(attempts > 0) FROM deliveries GROUP BY state"
+        )
+    for state, count, with_failures in rows:
+        stats[str(state)] = int(count)
+        if state == "pending":
+            stats["retrying"] = int(with_failures or 0)
+    return stats
+
+
+async def prune_delivered(conn: aiosqlite.Connection, older_than: datetime) -> int:
+    """Delete deliveries finished before `older_than` and alerts left without any; return rows.
+
+    The count is deliveries plus alerts deleted. Pending deliveries are never touched, and an
+    alert is kept while any of its deliveries remains.
+    """
+    cutoff = to_db_time(older_than)
+    async with transaction(conn):
+        cur = await conn.execute(
+            "DELETE FROM deliveries WHERE state <> 'pending' AND finished_at < ?", (cutoff,)
+        )
+        deleted = cur.rowcount
+        # created_at bound: a brand-new alert whose subscribers list was empty has no
+        # deliveries either, and is history worth keeping as long as any other.
+        cur = await conn.execute(
+            "DELETE FROM alerts WHERE created_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.alert_id = alerts.id)",
+            (cutoff,),
+        )
+        deleted += cur.rowcount
+    return deleted
