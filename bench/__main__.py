@@ -1,0 +1,27 @@
+"""`python -m bench`: run every benchmark and print one line of figures each."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bench import bench_download, bench_list_burst
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run all benchmarks."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--size-mb", type=float, default=500.0, help="download size (MiB)")
+    parser.add_argument("--rounds", type=int, default=5, help="download rounds")
+    parser.add_argument("--calls", type=int, default=100, help="concurrent list_tasks() calls")
+    args = parser.parse_args(argv)
+    download = asyncio.run(bench_download.run(args.size_mb, rounds=args.rounds))
+    print(download.describe(f"download_{args.size_mb:g}mb"), flush=True)
+    burst = asyncio.run(bench_list_burst.run(args.calls))
+    print(burst.describe(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
