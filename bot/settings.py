@@ -18,7 +18,9 @@ def _parse_chat_ids(value: object) -> object:
         try:
             return tuple(int(p) for p in parts if p)
         except ValueError:
-            raise ValueError("must be comma-separated integer chat ids, e.g. 12345,-1001234") from None
+            raise ValueError(
+                "must be comma-separated integer chat ids, e.g. 12345,-1001234"
+            ) from None
     return value
 
 
@@ -53,8 +55,6 @@ class Settings(BaseSettings):
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
     port: int = Field(default=8080, ge=1, le=65535)
-
-    download_dir: Path | None = None  # defaults to a folder beside the database
 
     @field_validator("allowed_chat_ids", "alert_chat_ids", mode="before")
     @classmethod
@@ -95,7 +95,8 @@ class Settings(BaseSettings):
                 raise ValueError("SMSC_LOGIN and SMSC_PASSWORD must be set together")
             raise ValueError("set SMSC_LOGIN and SMSC_PASSWORD, or SMSC_APIKEY")
         if self.webhook_url is not None:
-            if self.webhook_url.scheme != "https":
+            loopback = self.webhook_url.host in ("127.0.0.1", "localhost", "::1")
+            if self.webhook_url.scheme != "https" and not loopback:
                 raise ValueError("WEBHOOK_URL must be an https:// URL")
             if self.webhook_secret is None:
                 raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set")
@@ -113,11 +114,21 @@ class Settings(BaseSettings):
 
     @property
     def files_dir(self) -> Path:
-        """Where downloaded task files are written before upload."""
-        return self.download_dir or self.database_path.parent / "downloads"
+        """Where task files wait between download and upload: a folder only the bot uses.
+
+        Named after the database file so it can never be a folder the operator already had:
+        the bot empties it at start (leftovers of an interrupted download).
+        """
+        path = self.database_path
+        return path.with_name(path.name + ".downloads")
 
     @property
     def secrets(self) -> list[str]:
         """Every secret value, for log redaction."""
-        values = [self.telegram_bot_token, self.smsc_password, self.smsc_apikey, self.webhook_secret]
+        values = [
+            self.telegram_bot_token,
+            self.smsc_password,
+            self.smsc_apikey,
+            self.webhook_secret,
+        ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]

@@ -1,0 +1,84 @@
+"""`python -m bot`: run the bot; `python -m bot simulate-smsc`: run the local SMSC simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+EXIT_CONFIG = 2
+_USAGE = """usage: python -m bot                 run the bot (settings from the environment, .env)
+       python -m bot simulate-smsc   run a local SMSC simulator (see --help)
+"""
+
+
+def config_errors(err: ValidationError) -> list[str]:
+    """One line per invalid setting, naming the environment variable, without its value."""
+    lines = []
+    for problem in err.errors():
+        name = ".".join(str(p) for p in problem["loc"]).upper() or "configuration"
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        if problem["type"] == "missing":
+            message = "is required but not set"
+        lines.append(
+            f"config error: {name}: {message}" if problem["loc"] else f"config error: {message}"
+        )
+    return lines
+
+
+def run_bot() -> int:
+    """Load settings, then run the bot until SIGTERM/SIGINT."""
+    # PTB 22 hands out time periods as timedelta with this set, and warns on every 429 without.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    from bot.settings import Settings
+
+    try:
+        settings = Settings()  # pyright: ignore[reportCallIssue] - values come from the environment
+    except ValidationError as err:
+        for line in config_errors(err):
+            print(line, file=sys.stderr)
+        return EXIT_CONFIG
+
+    from telegram.error import InvalidToken
+
+    from bot.logs import configure_logging
+    from bot.transport import run_polling, run_webhook
+
+    configure_logging(settings.log_level, settings.log_format, settings.secrets)
+    log = logging.getLogger("bot")
+    try:
+        if settings.webhook_url is not None:
+            asyncio.run(run_webhook(settings))
+        else:
+            run_polling(settings)
+    except InvalidToken:
+        print("config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception:
+        log.exception("the bot stopped on an error")
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch the subcommand."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        return run_bot()
+    if args[0] == "simulate-smsc":
+        from bot.smsc.simulator.cli import main as simulate
+
+        return simulate(args[1:])
+    if args[0] in ("-h", "--help", "help"):
+        print(_USAGE, end="")
+        return 0
+    print(_USAGE, end="", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Build the application and run its lifetime: one HTTP session, one database, one SMSC client.
+
+`build_application(settings)` constructs everything lazily. `Runtime.start`/`Runtime.stop`
+open and close the shared resources exactly once: `run_polling` calls them as PTB's post-init
+and post-shutdown hooks, while tests and the webhook transport, which drive the application
+themselves, go through `start_application`/`stop_application`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+from dataclasses import dataclass
+
+import aiohttp
+from telegram import BotCommand
+from telegram.error import TelegramError
+from telegram.ext import ApplicationBuilder, ContextTypes, JobQueue
+
+import handlers
+import storage
+from bot import __version__
+from bot.clock import Clock, SystemClock
+from bot.context import App, BotData, Context, Services
+from bot.delivery import Deliverer
+from bot.documents import TaskFiles
+from bot.metrics import Metrics
+from bot.render import COMMANDS
+from bot.settings import Settings
+from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
+from bot.telegram_limits import TelegramRateLimiter
+from bot.watcher import Watcher
+from bot.web import WebhookRoute, WebServer, create_web_app
+
+log = logging.getLogger(__name__)
+
+WATCHER_JOB = "smsc-watcher"
+FIRST_POLL_DELAY = 2.0  # seconds after start: let the bot finish starting first
+
+
+def smsc_credentials(settings: Settings) -> SmscCredentials:
+    """The SMSC credentials from settings (the API key wins when both are set)."""
+    if settings.smsc_apikey is not None:
+        apikey = settings.smsc_apikey.get_secret_value()
+        return SmscCredentials(login=None, password=None, apikey=apikey)
+    password = settings.smsc_password.get_secret_value() if settings.smsc_password else None
+    return SmscCredentials(login=settings.smsc_login, password=password, apikey=None)
+
+
+@dataclass
+class RuntimeOptions:
+    """Knobs tests turn; production uses the defaults."""
+
+    smsc_config: SmscClientConfig | None = None
+    schedule_watcher: bool = True  # tests call `services.watcher.poll()` themselves
+    run_delivery: bool = True
+    delivery_grace: float = 10.0  # seconds a stop waits for deliveries in flight
+    serve_http: bool = True  # health/readiness/metrics (and the webhook) on settings.port
+    http_host: str = "0.0.0.0"  # noqa: S104 - a container's server listens on all interfaces
+    http_port: int | None = None  # None: settings.port; tests use 0
+
+
+class Runtime:
+    """Opens and closes the application's shared resources."""
+
+    def __init__(self, settings: Settings, clock: Clock, options: RuntimeOptions) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.options = options
+        self._delivery: asyncio.Task[None] | None = None
+
+    async def start(self, app: App) -> None:
+        """Open the HTTP session and the database, wire the services, start the watcher."""
+        if app.bot_data.running:
+            return
+        settings = self.settings
+        config = self.options.smsc_config or SmscClientConfig(base_url=str(settings.smsc_api_url))
+        db = await storage.open_database(settings.database_path)
+        http = aiohttp.ClientSession(
+            trust_env=True, headers={"User-Agent": f"smsc-tasks-bot/{__version__}"}
+        )
+        try:
+            files_dir = settings.files_dir
+            # Leftovers of a download interrupted by a crash: never needed again.
+            shutil.rmtree(files_dir, ignore_errors=True)
+            files_dir.mkdir(parents=True, exist_ok=True)
+            smsc = SmscClient(http, smsc_credentials(settings), config=config, clock=self.clock)
+            metrics = Metrics()
+            metrics.watch_smsc(smsc.stats)
+            smsc.add_listener(metrics)
+            files = TaskFiles(smsc, db, files_dir, self.clock)
+            deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
+            watcher = Watcher(
+                smsc,
+                db,
+                self.clock,
+                notify_canceled=settings.notify_canceled,
+                on_alerts=deliverer.wake,
+                metrics=metrics,
+            )
+            now = self.clock.now()
+            for chat_id in settings.alert_chat_ids:
+                await storage.subscribe(db, chat_id, None, now)
+        except BaseException:
+            await http.close()
+            await db.close()
+            raise
+        services = Services(
+            settings=settings,
+            clock=self.clock,
+            http=http,
+            smsc=smsc,
+            db=db,
+            files=files,
+            watcher=watcher,
+            deliverer=deliverer,
+            metrics=metrics,
+            started_at=now,
+            started_mono=self.clock.monotonic(),
+        )
+        app.bot_data.services = services
+        if self.options.serve_http:
+            await self._start_web(app, services)
+        await self._register_commands(app)
+        if self.options.run_delivery:
+            # Owned here rather than by `app.create_task`: post-init runs before the
+            # application starts, and stop() must finish deliveries before the DB closes.
+            self._delivery = asyncio.get_running_loop().create_task(
+                deliverer.run(), name="alert-delivery"
+            )
+        if self.options.schedule_watcher and app.job_queue is not None:
+            app.job_queue.run_repeating(
+                _poll_job, interval=settings.poll_interval, first=FIRST_POLL_DELAY, name=WATCHER_JOB
+            )
+            services.watching = True
+        log.info("bot started", extra={"event": "started"})
+
+    async def _start_web(self, app: App, services: Services) -> None:
+        route = webhook_route(self.settings)
+        port = self.settings.port if self.options.http_port is None else self.options.http_port
+        server = WebServer(create_web_app(app, route), self.options.http_host, port)
+        try:
+            await server.start()
+        except OSError:
+            await self.stop(app)
+            raise
+        services.web = server
+
+    async def _register_commands(self, app: App) -> None:
+        commands = [BotCommand(name, description) for name, description in COMMANDS]
+        try:
+            await app.bot.set_my_commands(commands)
+        except TelegramError as err:  # the menu is a convenience; the bot works without it
+            log.warning("could not register the command menu: %s", err)
+
+    async def stop(self, app: App) -> None:
+        """Finish in-flight deliveries (bounded), then close what start() opened; idempotent."""
+        if not app.bot_data.running:
+            return
+        services = app.bot_data.services
+        if app.job_queue is not None:
+            for job in app.job_queue.get_jobs_by_name(WATCHER_JOB):
+                job.schedule_removal()
+        if services.web is not None:
+            await services.web.stop()
+        await services.deliverer.stop(grace=self.options.delivery_grace)
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
+            self._delivery = None
+        app.bot_data.services = None
+        await services.http.close()
+        await storage.close_database(services.db)
+        log.info("bot stopped", extra={"event": "stopped"})
+
+
+async def _poll_job(context: Context) -> None:
+    """The JobQueue's watcher tick."""
+    await context.bot_data.services.watcher.poll()
+
+
+def webhook_route(settings: Settings) -> WebhookRoute | None:
+    """The webhook's path and secret, when WEBHOOK_URL is set."""
+    if settings.webhook_url is None or settings.webhook_secret is None:
+        return None
+    path = settings.webhook_url.path or "/"
+    return WebhookRoute(path=path, secret=settings.webhook_secret.get_secret_value())
+
+
+def build_application(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    options: RuntimeOptions | None = None,
+) -> App:
+    """Construct the Telegram application with its handlers; resources open in the start hook."""
+    clock = clock or SystemClock()
+    runtime = Runtime(settings, clock, options or RuntimeOptions())
+    api = str(settings.telegram_api_url).rstrip("/")
+    context_types = ContextTypes(context=Context, bot_data=BotData)
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(context_types)
+        .job_queue(JobQueue[Context]())
+        .concurrent_updates(64)  # a slow /get never holds up another chat's /tasks
+        .rate_limiter(TelegramRateLimiter(clock))
+        .connect_timeout(10)
+        .read_timeout(30)
+        .write_timeout(30)
+        .pool_timeout(10)
+        .media_write_timeout(300)
+        .get_updates_read_timeout(30)
+        .post_init(runtime.start)
+        .post_shutdown(runtime.stop)
+    )
+    if settings.webhook_url is not None:
+        builder = builder.updater(None)  # updates arrive through our web server
+    app: App = builder.build()
+    app.bot_data.runtime = runtime
+    handlers.register(app)
+    return app
+
+
+async def start_application(app: App) -> None:
+    """Initialise PTB, open our resources, start processing updates (no updater)."""
+    await app.initialize()
+    try:
+        await app.bot_data.runtime.start(app)
+        await app.start()
+    except BaseException:
+        await app.bot_data.runtime.stop(app)
+        await app.shutdown()
+        raise
+
+
+async def stop_application(app: App) -> None:
+    """Stop processing, close our resources, shut PTB down; the reverse of start_application."""
+    try:
+        if app.running:
+            await app.stop()
+    finally:
+        try:
+            await app.bot_data.runtime.stop(app)
+        finally:
+            await app.shutdown()

@@ -1,0 +1,79 @@
+"""Typed access to the application's shared objects from handlers and jobs.
+
+PTB builds `BotData` itself (through `ContextTypes`); the runtime fills in `services` in the
+start hook, so nothing is constructed at import time and handlers never cast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
+
+if TYPE_CHECKING:
+    import aiohttp
+    import aiosqlite
+
+    from bot.app import Runtime
+    from bot.clock import Clock
+    from bot.delivery import Deliverer
+    from bot.documents import TaskFiles
+    from bot.metrics import Metrics
+    from bot.settings import Settings
+    from bot.smsc.client import SmscClient
+    from bot.watcher import Watcher
+    from bot.web import WebServer
+
+
+@dataclass
+class Services:
+    """What handlers and jobs share for the application's lifetime."""
+
+    settings: Settings
+    clock: Clock
+    http: aiohttp.ClientSession
+    smsc: SmscClient
+    db: aiosqlite.Connection
+    files: TaskFiles
+    watcher: Watcher
+    deliverer: Deliverer
+    metrics: Metrics
+    started_at: datetime
+    started_mono: float
+    watching: bool = False  # the poll job is scheduled
+    web: WebServer | None = None  # health, metrics and webhook server
+
+
+class BotData:
+    """`context.bot_data`: a typed holder instead of a dict."""
+
+    def __init__(self) -> None:
+        self._services: Services | None = None
+        self.runtime: Runtime  # set by build_application
+
+    @property
+    def services(self) -> Services:
+        """The running services; only missing before start or after shutdown."""
+        if self._services is None:
+            raise RuntimeError("services are not running (application not started)")
+        return self._services
+
+    @services.setter
+    def services(self, value: Services | None) -> None:
+        self._services = value
+
+    @property
+    def running(self) -> bool:
+        """Whether services are available."""
+        return self._services is not None
+
+
+class Context(CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], BotData]):
+    """`context` in handlers and jobs, with typed `bot_data`."""
+
+
+App: TypeAlias = Application[
+    ExtBot[int], Context, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Context]
+]

@@ -1,0 +1,287 @@
+"""Getting a task's CSV from SMSC into a Telegram chat: download once, upload once.
+
+The first send uploads the file; Telegram's `file_id` is stored, so every later send (another
+chat, another `/get`, after a restart) costs neither an SMSC download nor an upload. Files over
+Telegram's 50 MB bot upload limit are zipped; if that is still too large we say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zipfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiosqlite
+from telegram import Bot, Message
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest
+
+import storage
+from bot.smsc.files import safe_filename
+from bot.smsc.models import Task
+
+if TYPE_CHECKING:
+    from bot.clock import Clock
+    from bot.smsc.client import SmscClient
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_UPLOAD_LIMIT = 50 * 1000 * 1000  # Bot API: "up to 50 MB" for uploads, decimal to be safe
+_CHUNK = 1024 * 1024
+
+
+class FileTooLargeError(Exception):
+    """Even compressed, the file is over Telegram's upload limit."""
+
+    def __init__(self, size: int, compressed_size: int) -> None:
+        self.size = size
+        self.compressed_size = compressed_size
+        super().__init__(f"file is {size} bytes ({compressed_size} zipped), over the upload limit")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFile:
+    """A file ready to upload."""
+
+    path: Path
+    filename: str
+    size: int
+    compressed: bool
+    original_size: int
+    rows: int | None  # data rows (lines minus the header), when counted
+
+
+@dataclass(frozen=True, slots=True)
+class FileFacts:
+    """What a caption may say about the file."""
+
+    filename: str
+    size: int  # bytes sent
+    original_size: int  # bytes of the CSV itself
+    rows: int | None
+    compressed: bool
+
+
+CaptionFn = Callable[[FileFacts], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SentFile:
+    """What was sent, for bookkeeping."""
+
+    message: Message
+    file_id: str
+    facts: FileFacts
+    uploaded: bool  # False when resent by file_id
+
+
+def document_name(task: Task) -> str:
+    """The document name users see: the task's name, made safe, ending in .csv."""
+    base = safe_filename(task.name, default=f"task_{task.id}")
+    return base if base.lower().endswith(".csv") else f"{base}.csv"
+
+
+def count_rows(path: Path) -> int:
+    """Count CSV data records (minus the header) without loading the file.
+
+    Newlines inside quoted fields (message texts may have them) do not end a record. The
+    quote byte and the newline byte mean the same in UTF-8 and windows-1251, so bytes do.
+    """
+    records = 0
+    in_quotes = False
+    last = b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            # Split on quotes: pieces alternate outside/inside a quoted field ("" toggles twice).
+            for i, piece in enumerate(chunk.split(b'"')):
+                if i:
+                    in_quotes = not in_quotes
+                if not in_quotes:
+                    records += piece.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":
+        records += 1  # the last record has no trailing newline
+    return max(0, records - 1)
+
+
+def zip_file(source: Path, target: Path, inner_name: str) -> int:
+    """Deflate `source` into a one-member zip at `target`, streaming; return the zip's size."""
+    with (
+        zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf,
+        zf.open(inner_name, "w", force_zip64=True) as dst,
+        source.open("rb") as src,
+    ):
+        while chunk := src.read(_CHUNK):
+            dst.write(chunk)
+    return target.stat().st_size
+
+
+def prepare_file(path: Path, filename: str, limit: int, *, count: bool = True) -> PreparedFile:
+    """Make `path` uploadable: as is when small enough, else zipped; raise if still too big."""
+    size = path.stat().st_size
+    rows = count_rows(path) if count else None
+    if size <= limit:
+        return PreparedFile(path, filename, size, compressed=False, original_size=size, rows=rows)
+    zip_name = filename.removesuffix(".csv") + ".zip"
+    target = path.with_name(path.name + ".zip")
+    zipped = zip_file(path, target, filename)
+    if zipped > limit:
+        target.unlink(missing_ok=True)
+        raise FileTooLargeError(size, zipped)
+    return PreparedFile(target, zip_name, zipped, compressed=True, original_size=size, rows=rows)
+
+
+@contextlib.asynccontextmanager
+async def chat_action(
+    bot: Bot,
+    chat_id: int,
+    thread_id: int | None,
+    action: str = ChatAction.UPLOAD_DOCUMENT,
+) -> AsyncIterator[None]:
+    """Keep showing `action` (Telegram shows one for ~5 s) while the body runs."""
+
+    async def repeat() -> None:
+        while True:
+            with contextlib.suppress(Exception):  # cosmetic: never fail the real work over it
+                await bot.send_chat_action(chat_id, action, message_thread_id=thread_id)
+            # Real time on purpose: this is what a person sees, not a rule we must keep.
+            await asyncio.sleep(4.5)
+
+    task = asyncio.get_running_loop().create_task(repeat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class TaskFiles:
+    """Sends task CSVs to chats, downloading and uploading each task's file at most once."""
+
+    def __init__(
+        self,
+        smsc: SmscClient,
+        db: aiosqlite.Connection,
+        files_dir: Path,
+        clock: Clock,
+        *,
+        upload_limit: int = TELEGRAM_UPLOAD_LIMIT,
+    ) -> None:
+        self._smsc = smsc
+        self._db = db
+        self._dir = files_dir
+        self._clock = clock
+        self.upload_limit = upload_limit
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def _task_lock(self, task_id: int) -> AsyncIterator[None]:
+        """Serialise work on one task; forget the lock when nobody holds or waits for it."""
+        lock = self._locks.setdefault(task_id, asyncio.Lock())
+        self._users[task_id] = self._users.get(task_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[task_id] -= 1
+            if not self._users[task_id]:
+                del self._users[task_id], self._locks[task_id]
+
+    async def send(
+        self,
+        bot: Bot,
+        chat_id: int,
+        task: Task,
+        *,
+        thread_id: int | None = None,
+        caption: CaptionFn | None = None,
+    ) -> SentFile:
+        """Send `task`'s CSV to a chat; raise SmscError, FileTooLargeError or TelegramError."""
+        async with self._task_lock(task.id):  # concurrent sends of one task: one download
+            cached = await storage.get_cached_file(self._db, task.id)
+            if cached is not None:
+                facts = FileFacts(
+                    cached.filename,
+                    cached.size,
+                    cached.original_size,
+                    cached.rows,
+                    cached.compressed,
+                )
+                try:
+                    message = await bot.send_document(
+                        chat_id,
+                        cached.file_id,
+                        filename=cached.filename,
+                        caption=caption(facts) if caption else None,
+                        parse_mode=ParseMode.HTML,
+                        message_thread_id=thread_id,
+                    )
+                except BadRequest as err:
+                    if "file" not in str(err).lower():
+                        raise
+                    log.warning(
+                        "stored file_id refused; uploading again", extra={"task_id": task.id}
+                    )
+                else:
+                    return SentFile(message, cached.file_id, facts, uploaded=False)
+            return await self._download_and_upload(bot, chat_id, task, thread_id, caption)
+
+    async def _download_and_upload(
+        self,
+        bot: Bot,
+        chat_id: int,
+        task: Task,
+        thread_id: int | None,
+        caption: CaptionFn | None,
+    ) -> SentFile:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        download = await self._smsc.download(self._dir, task_id=task.id)
+        paths = {download.path}
+        try:
+            name = document_name(task)
+            prepared = await asyncio.to_thread(prepare_file, download.path, name, self.upload_limit)
+            paths.add(prepared.path)
+            facts = FileFacts(
+                prepared.filename,
+                prepared.size,
+                prepared.original_size,
+                prepared.rows,
+                prepared.compressed,
+            )
+            message = await bot.send_document(
+                chat_id,
+                prepared.path,
+                filename=prepared.filename,
+                caption=caption(facts) if caption else None,
+                parse_mode=ParseMode.HTML,
+                message_thread_id=thread_id,
+                read_timeout=120,
+                write_timeout=300,
+            )
+            document = message.document
+            if document is None:
+                raise RuntimeError("Telegram returned a message without the document")
+            await storage.put_cached_file(
+                self._db,
+                storage.CachedFile(
+                    task_id=task.id,
+                    file_id=document.file_id,
+                    filename=prepared.filename,
+                    size=prepared.size,
+                    compressed=prepared.compressed,
+                    original_size=prepared.original_size,
+                    rows=prepared.rows,
+                ),
+                self._clock.now(),
+            )
+            return SentFile(message, document.file_id, facts, uploaded=True)
+        finally:
+            for path in paths:
+                path.unlink(missing_ok=True)

@@ -1,0 +1,295 @@
+"""Everything the bot says, rendered for Telegram's HTML parse mode.
+
+Every string that comes from outside (task names, file names, SMSC's error texts) passes through
+`esc()`; lengths are budgeted so a message always fits Telegram's limits whatever the names.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.smsc.models import SMSC_TIME_FORMAT, SMSC_TZ, Task, TaskStatus
+
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+NAME_LIMIT = 80
+
+# `/tasks <filter>` words, mapped to the statuses they show.
+STATUS_FILTERS: dict[str, frozenset[TaskStatus]] = {
+    "pending": frozenset({TaskStatus.PENDING}),
+    "queued": frozenset({TaskStatus.PENDING}),
+    "running": frozenset({TaskStatus.RUNNING}),
+    "active": frozenset({TaskStatus.PENDING, TaskStatus.RUNNING}),
+    "completed": frozenset({TaskStatus.COMPLETED}),
+    "done": frozenset({TaskStatus.COMPLETED}),
+    "canceled": frozenset({TaskStatus.CANCELED}),
+    "cancelled": frozenset({TaskStatus.CANCELED}),
+    "failed": frozenset({TaskStatus.FAILED}),
+    "error": frozenset({TaskStatus.FAILED}),
+}
+
+
+def esc(text: object) -> str:
+    """Escape any value for HTML parse mode."""
+    return html.escape(str(text), quote=False)
+
+
+def shorten(text: str, limit: int = NAME_LIMIT) -> str:
+    """Cut `text` to `limit` characters with an ellipsis (before escaping)."""
+    text = " ".join(text.split())  # newlines in names would break the list layout
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def format_when(parsed: datetime | None, raw: str) -> str:
+    """Show an SMSC time as SMSC's own text, or the raw text if it was not parseable."""
+    if parsed is not None:
+        return parsed.astimezone(SMSC_TZ).strftime(SMSC_TIME_FORMAT)
+    return raw.strip() or "—"
+
+
+def format_duration(delta: timedelta) -> str:
+    """Render a duration like '2 h 05 min', '3 min 20 s' or '40 s'."""
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def format_size(size: int) -> str:
+    """Render a byte count for people."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def task_line(task: Task) -> str:
+    """One task as two lines of a list."""
+    status = task.status
+    head = f"{status.icon} <b>#{task.id}</b> {esc(shorten(task.name))} — <i>{status.label}</i>"
+    when = f"created {esc(format_when(task.created, task.created_raw))}"
+    if task.time is not None or task.time_raw.strip():
+        when += f" · started {esc(format_when(task.time, task.time_raw))}"
+    return f"{head}\n    {when}"
+
+
+@dataclass(frozen=True, slots=True)
+class TasksPage:
+    """One screen of `/tasks`: the text and where the next (older) page starts."""
+
+    text: str
+    shown: int
+    older_before_id: int | None  # id to pass for the next page, None when this is the last
+
+
+def tasks_page(
+    tasks: Sequence[Task],
+    *,
+    status_filter: str | None = None,
+    before_id: int | None = None,
+    per_page: int = 10,
+    limit: int = MESSAGE_LIMIT,
+) -> TasksPage:
+    """Render newest-first tasks (optionally filtered, older than `before_id`) within `limit`."""
+    statuses = STATUS_FILTERS.get(status_filter) if status_filter else None
+    matching = [
+        t
+        for t in sorted(tasks, key=lambda t: t.id, reverse=True)
+        if (statuses is None or t.status in statuses) and (before_id is None or t.id < before_id)
+    ]
+    title = "<b>Deferred tasks</b>"
+    if status_filter:
+        title += f" · {esc(status_filter)}"
+    if before_id is not None:
+        title += f" · older than #{before_id}"
+    if not matching:
+        empty = "No tasks" + (f" with status “{esc(status_filter)}”" if status_filter else "")
+        return TasksPage(text=f"{title}\n\n{empty}.", shown=0, older_before_id=None)
+    footer_room = 64
+    lines: list[str] = []
+    used = utf16_len(title) + 2 + footer_room
+    for task in matching[:per_page]:
+        line = task_line(task)
+        cost = utf16_len(line) + 2
+        if lines and used + cost > limit:
+            break
+        lines.append(line)
+        used += cost
+    shown = len(lines)
+    rest = len(matching) - shown
+    text = title + "\n\n" + "\n\n".join(lines)
+    if rest:
+        text += f"\n\n<i>{rest} older not shown</i>"
+    older = matching[shown - 1].id if rest else None
+    return TasksPage(text=text, shown=shown, older_before_id=older)
+
+
+def usage_text(bot_username: str | None = None) -> str:
+    """The /help text: what the bot does and every command."""
+    return (
+        "<b>SMSC deferred tasks</b>\n"
+        "I show your SMSC export tasks, send their CSV files, and alert subscribed chats when "
+        "an export completes (with the file) or fails.\n\n"
+        "/tasks — recent tasks, newest first\n"
+        "/tasks <i>filter</i> — only pending, running, active, completed, canceled or failed\n"
+        "/get <i>id</i> — the CSV of a completed task (also /get <i>file or task name</i>)\n"
+        "/subscribe — send alerts to this chat (or forum topic)\n"
+        "/unsubscribe — stop alerts here\n"
+        "/status — SMSC connection, watcher and bot health\n"
+        "/help — this message"
+    )
+
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("tasks", "Recent deferred tasks (optionally: failed, running, ...)"),
+    ("get", "Download a completed task's CSV: /get <id>"),
+    ("subscribe", "Get alerts here when tasks complete or fail"),
+    ("unsubscribe", "Stop alerts in this chat"),
+    ("status", "SMSC connection and watcher status"),
+    ("help", "What this bot does"),
+)
+
+
+def not_allowed_text(chat_id: int) -> str:
+    """The only reply a chat outside the allowlist gets."""
+    return (
+        "This chat is not allowed to use this bot.\n"
+        f"Chat id: <code>{chat_id}</code>\n"
+        "Ask an administrator to add it to ALLOWED_CHAT_IDS."
+    )
+
+
+def task_status_text(task: Task) -> str:
+    """Why a task's file cannot be sent yet (or ever)."""
+    reason = {
+        TaskStatus.PENDING: "is waiting in the queue; the file is available once it completes.",
+        TaskStatus.RUNNING: "is still running; the file is available once it completes.",
+        TaskStatus.CANCELED: "was canceled, so it has no file.",
+        TaskStatus.FAILED: "failed, so it has no file.",
+        TaskStatus.COMPLETED: "is completed.",
+    }[task.status]
+    return f"{task.status.icon} Task <b>#{task.id}</b> {esc(shorten(task.name))} {reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusInfo:
+    """Everything /status reports."""
+
+    version: str
+    uptime: timedelta
+    now: datetime
+    last_success: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    last_poll: datetime | None
+    subscribers: int
+    queued_alerts: int
+    watching: bool
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    return f"{format_duration(now - when)} ago ({when.astimezone(SMSC_TZ):%d.%m.%Y %H:%M:%S} MSK)"
+
+
+def status_text(info: StatusInfo) -> str:
+    """Render /status."""
+    lines = [
+        "<b>Status</b>",
+        f"SMSC last success: {_ago(info.last_success, info.now)}",
+    ]
+    if info.last_error:
+        error = esc(shorten(info.last_error, 300))
+        lines.append(f"SMSC last error: {error} ({_ago(info.last_error_at, info.now)})")
+    else:
+        lines.append("SMSC last error: none")
+    watcher = f"last poll {_ago(info.last_poll, info.now)}" if info.watching else "not running"
+    lines += [
+        f"Watcher: {watcher}",
+        f"Subscribed chats: {info.subscribers}",
+        f"Queued alerts: {info.queued_alerts}",
+        f"Version: {esc(info.version)}, up {format_duration(info.uptime)}",
+    ]
+    return "\n".join(lines)
+
+
+# --- watcher alerts ---------------------------------------------------------------------------
+
+
+def _task_times(task: Task) -> str:
+    parts = [f"created {esc(format_when(task.created, task.created_raw))}"]
+    if task.time is not None or task.time_raw.strip():
+        parts.append(f"started {esc(format_when(task.time, task.time_raw))}")
+    return ", ".join(parts)
+
+
+def _took(task: Task, detected_at: datetime) -> str | None:
+    start = task.time or task.created
+    return format_duration(detected_at - start) if start is not None else None
+
+
+def completion_caption(
+    task: Task, detected_at: datetime, *, size: int, rows: int | None, compressed: bool
+) -> str:
+    """The caption of a completed task's document (fits 1024 characters)."""
+    lines = [f"✅ Export completed: <b>#{task.id}</b> {esc(shorten(task.name))}", _task_times(task)]
+    took = _took(task, detected_at)
+    facts = [f"took ~{took}"] if took else []
+    facts.append(format_size(size) + (" zipped" if compressed else ""))
+    if rows is not None:
+        facts.append(f"{rows:,} rows".replace(",", " "))
+    lines.append(" · ".join(facts))
+    return "\n".join(lines)
+
+
+def completion_without_file_text(task: Task, detected_at: datetime, reason: str) -> str:
+    """A completion alert whose file could not be attached, and why."""
+    took = _took(task, detected_at)
+    return (
+        f"✅ Export completed: <b>#{task.id}</b> {esc(shorten(task.name))}\n"
+        f"{_task_times(task)}" + (f" · took ~{took}" if took else "") + "\n"
+        f"The file is not attached: {esc(reason)}\n"
+        f"Try /get {task.id} later."
+    )
+
+
+def failure_text(task: Task, detected_at: datetime) -> str:
+    """The alert for a task that failed (status 4)."""
+    return (
+        f"❌ Export failed: <b>#{task.id}</b> {esc(shorten(task.name))}\n"
+        f"{_task_times(task)}\n"
+        f"failure noticed {detected_at.astimezone(SMSC_TZ):%d.%m.%Y %H:%M:%S} MSK"
+    )
+
+
+def canceled_text(task: Task) -> str:
+    """The quiet notice for a canceled task (status 3)."""
+    return f"🚫 Export canceled: <b>#{task.id}</b> {esc(shorten(task.name))} ({_task_times(task)})"
+
+
+def problem_text(problem: str) -> str:
+    """Reported once when SMSC keeps refusing us (bad credentials, blocked IP)."""
+    return (
+        f"⚠️ SMSC problem: {esc(shorten(problem, 300))}\n"
+        "Alerts are paused until it is fixed; I will tell you when SMSC answers again."
+    )
+
+
+def recovered_text(problem: str) -> str:
+    """Sent once when a reported SMSC problem is over."""
+    return f"✅ SMSC answers again (the problem was: {esc(shorten(problem, 300))}). Alerts resume."

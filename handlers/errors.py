@@ -1,0 +1,42 @@
+"""The one error handler: log unexpected exceptions, tell the user something went wrong."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.context import Context
+from bot.metrics import telegram_error_kind
+
+log = logging.getLogger(__name__)
+
+SORRY = "Something went wrong on our side. It has been logged; please try again in a moment."
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log the exception with its traceback (secrets are scrubbed by the log formatter)."""
+    err = context.error
+    if isinstance(err, TelegramError) and context.bot_data.running:
+        context.bot_data.services.metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
+    transient = isinstance(err, NetworkError) and not isinstance(err, BadRequest)
+    if transient or isinstance(err, RetryAfter):
+        # Telegram itself is unreachable or throttling us: replying would fail the same way.
+        log.warning("Telegram API problem: %s", err)
+        return
+    chat_id = (
+        update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
+    )
+    log.error(
+        "unhandled error", exc_info=err, extra={"event": "unhandled_error", "chat_id": chat_id}
+    )
+    if not isinstance(update, Update) or isinstance(err, Forbidden):
+        return  # a job (update=None), or a chat we may not write to
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer(SORRY, show_alert=True)
+        elif update.effective_message is not None:
+            await update.effective_message.reply_text(SORRY, do_quote=False)
+    except Exception:
+        log.warning("could not tell the user about the error", exc_info=True)

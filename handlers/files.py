@@ -1,0 +1,74 @@
+"""/get <id> or /get <name>: a completed task's CSV, sent as a document."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from bot.context import Context
+from bot.documents import FileTooLargeError, chat_action
+from bot.render import esc, format_size, shorten, task_status_text
+from bot.smsc.errors import SmscError, SmscNotFoundError
+from bot.smsc.models import Task, TaskStatus
+from handlers.common import reply, smsc_error_text, thread_of
+
+log = logging.getLogger(__name__)
+
+USAGE = "Usage: /get <i>task id</i> (for example /get 1234) or /get <i>file or task name</i>"
+MAX_ARG = 256
+
+
+def find_task(tasks: list[Task], query: str) -> list[Task]:
+    """Tasks matching an id, or else a file or task name (exact, then case-insensitive)."""
+    if query.lstrip("#").isdigit():
+        wanted = int(query.lstrip("#"))
+        return [t for t in tasks if t.id == wanted]
+    exact = [t for t in tasks if query in (t.file, t.name)]
+    if exact:
+        return exact
+    folded = query.casefold()
+    return [t for t in tasks if folded in (t.file.casefold(), t.name.casefold())]
+
+
+async def get_command(update: Update, context: Context) -> None:
+    """Send a completed task's file, or say why it cannot be sent."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    query = " ".join(context.args or []).strip()
+    if not query or len(query) > MAX_ARG:
+        await reply(update, USAGE)
+        return
+    services = context.bot_data.services
+    try:
+        matches = find_task(await services.smsc.list_tasks(), query)
+    except SmscError as err:
+        await reply(update, smsc_error_text(err))
+        return
+    if not matches:
+        await reply(update, f"Task {esc(shorten(query, 60))} not found.")
+        return
+    if len(matches) > 1:
+        ids = ", ".join(f"#{t.id}" for t in matches[:10])
+        await reply(update, f"Several tasks match that name: {ids}. Use /get <i>id</i>.")
+        return
+    task = matches[0]
+    if task.status is not TaskStatus.COMPLETED:
+        await reply(update, task_status_text(task))
+        return
+    thread_id = thread_of(update)
+    try:
+        async with chat_action(context.bot, chat.id, thread_id):
+            await services.files.send(context.bot, chat.id, task, thread_id=thread_id)
+    except SmscNotFoundError:
+        await reply(update, f"SMSC has no file for task <b>#{task.id}</b> (yet). Try again later.")
+    except SmscError as err:
+        await reply(update, smsc_error_text(err))
+    except FileTooLargeError as err:
+        await reply(
+            update,
+            f"The file of task <b>#{task.id}</b> is too large for Telegram: "
+            f"{format_size(err.size)}, still {format_size(err.compressed_size)} zipped "
+            "(bots may upload up to 50 MB). Download it from the SMSC website.",
+        )

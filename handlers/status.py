@@ -1,0 +1,36 @@
+"""/status: SMSC health, the watcher, subscribers, version and uptime."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from telegram import Update
+
+import storage
+from bot import __version__
+from bot.context import Context
+from bot.render import StatusInfo, status_text
+from bot.watcher import LAST_POLL_KEY
+from handlers.common import reply
+
+
+async def status_command(update: Update, context: Context) -> None:
+    """Report how the bot and its SMSC connection are doing."""
+    services = context.bot_data.services
+    stats: Any = services.smsc.stats
+    last_poll_raw = await storage.get_state(services.db, LAST_POLL_KEY)
+    error = stats.last_error
+    info = StatusInfo(
+        version=__version__,
+        uptime=services.clock.now() - services.started_at,
+        now=services.clock.now(),
+        last_success=stats.last_success_at,
+        last_error=str(error) if error is not None else None,
+        last_error_at=stats.last_error_at,
+        last_poll=datetime.fromisoformat(last_poll_raw) if last_poll_raw else None,
+        subscribers=await storage.count_subscriptions(services.db),
+        queued_alerts=await storage.count_pending(services.db),
+        watching=services.watching,
+    )
+    await reply(update, status_text(info))

@@ -1,0 +1,82 @@
+"""/tasks: recent deferred tasks, newest first, paged with an inline "older" button."""
+
+from __future__ import annotations
+
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+
+from bot.context import Context
+from bot.render import STATUS_FILTERS, TasksPage, esc, tasks_page
+from bot.smsc.errors import SmscError
+from handlers.common import reply, smsc_error_text
+
+CALLBACK_PATTERN = r"^tasks:([a-z]*):(\d*)$"
+_CALLBACK_RE = re.compile(CALLBACK_PATTERN)
+
+
+def _keyboard(page: TasksPage, status_filter: str | None) -> InlineKeyboardMarkup | None:
+    if page.older_before_id is None:
+        return None
+    data = f"tasks:{status_filter or ''}:{page.older_before_id}"
+    return InlineKeyboardMarkup([[InlineKeyboardButton("Older ▶", callback_data=data)]])
+
+
+def _filter_usage() -> str:
+    words = ", ".join(sorted(STATUS_FILTERS))
+    return f"Usage: /tasks [filter]\nFilters: {esc(words)}"
+
+
+async def tasks_command(update: Update, context: Context) -> None:
+    """List recent tasks, optionally filtered by a status word."""
+    args = context.args or []
+    status_filter = args[0].lower() if args else None
+    if len(args) > 1 or (status_filter is not None and status_filter not in STATUS_FILTERS):
+        await reply(update, _filter_usage())
+        return
+    try:
+        tasks = await context.bot_data.services.smsc.list_tasks()
+    except SmscError as err:
+        await reply(update, smsc_error_text(err))
+        return
+    page = tasks_page(tasks, status_filter=status_filter)
+    message = update.effective_message
+    if message is None:
+        return
+    await message.reply_text(
+        page.text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=_keyboard(page, status_filter),
+        do_quote=False,
+    )
+
+
+async def tasks_page_callback(update: Update, context: Context) -> None:
+    """Show the next (older) page in place of the current one."""
+    query = update.callback_query
+    if query is None or query.data is None:
+        return
+    match = _CALLBACK_RE.match(query.data)
+    if match is None:
+        await query.answer("This button is no longer valid.")
+        return
+    status_filter = match.group(1) or None
+    before_id = int(match.group(2)) if match.group(2) else None
+    try:
+        tasks = await context.bot_data.services.smsc.list_tasks()
+    except SmscError as err:
+        await query.answer(str(err)[:200], show_alert=True)
+        return
+    page = tasks_page(tasks, status_filter=status_filter, before_id=before_id)
+    await query.answer()
+    try:
+        await query.edit_message_text(
+            page.text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=_keyboard(page, status_filter),
+        )
+    except BadRequest as err:
+        if "not modified" not in str(err).lower():
+            raise
