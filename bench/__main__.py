@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import bench_download, bench_list_burst
+from bench import bench_download, bench_list_burst, bench_watcher
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,11 +15,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=float, default=500.0, help="download size (MiB)")
     parser.add_argument("--rounds", type=int, default=5, help="download rounds")
     parser.add_argument("--calls", type=int, default=100, help="concurrent list_tasks() calls")
+    parser.add_argument("--chats", type=int, default=1000, help="fan-out subscribers")
+    parser.add_argument("--tasks", type=int, default=10_000, help="tasks in the diffed list")
+    parser.add_argument("--poll-interval", type=float, default=60.0, help="for alert latency")
+    parser.add_argument("--skip-latency", action="store_true", help="skip the slow latency run")
     args = parser.parse_args(argv)
     download = asyncio.run(bench_download.run(args.size_mb, rounds=args.rounds))
     print(download.describe(f"download_{args.size_mb:g}mb"), flush=True)
     burst = asyncio.run(bench_list_burst.run(args.calls))
     print(burst.describe(), flush=True)
+    print(bench_watcher.bench_diff(args.tasks).describe(), flush=True)
+    print(asyncio.run(bench_watcher.bench_fanout(args.chats)).describe(), flush=True)
+    if not args.skip_latency:
+        latency = asyncio.run(bench_watcher.bench_latency(args.poll_interval))
+        print(latency.describe(), flush=True)
     return 0
 
 

@@ -9,7 +9,8 @@ from bench import bench_list_burst
 
 
 def test_python_m_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench_main.main(["--size-mb", "1", "--rounds", "1", "--calls", "10"]) == 0
+    argv = ["--size-mb", "1", "--rounds", "1", "--calls", "10", "--chats", "5", "--tasks", "100"]
+    assert bench_main.main([*argv, "--skip-latency"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("download_1mb: 1.0 MB in ")
@@ -17,6 +18,10 @@ def test_python_m_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) 
     assert "ratio" in lines[0]
     assert lines[1].startswith("list_burst: 10 concurrent list_tasks() over 450 tasks")
     assert "-> 3 upstream requests" in lines[1]
+    assert lines[2].startswith("diff_100_tasks: median ")
+    assert lines[3].startswith("fanout_5_chats: 5 delivered in ")
+    assert "1 upload(s)" in lines[3]
+    assert "0 429s" in lines[3]
 
 
 async def test_list_burst_costs_one_request_per_page() -> None:

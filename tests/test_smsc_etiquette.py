@@ -312,3 +312,20 @@ async def test_single_flight_error_nobody_awaits_is_not_reported_as_lost() -> No
 )
 def test_format_wait(seconds: float, text: str) -> None:
     assert format_wait(seconds) == text
+
+
+def test_ttl_cache_max_age_asks_for_something_younger() -> None:
+    """A caller may want a younger value than the TTL allows (the watcher polling for news)."""
+    from bot.clock import FakeClock
+    from bot.smsc.etiquette import TtlCache
+
+    clock = FakeClock()
+    cache: TtlCache[str] = TtlCache(clock, ttl=15.0)
+    cache.put("list")
+    clock.advance(5)
+    assert cache.fresh() == "list"
+    assert cache.fresh(max_age=2.0) is None
+    assert cache.fresh(max_age=60.0) == "list"  # never older than the TTL, though
+    clock.advance(11)
+    assert cache.fresh(max_age=60.0) is None
+    assert cache.stale() == "list"

@@ -222,9 +222,14 @@ class SmscClient:
         """Call `listener.on_request` after every upstream request."""
         self._listeners.append(listener)
 
-    async def list_tasks(self) -> list[Task]:
-        """Return every deferred task, newest first (cached briefly, shared by concurrent calls)."""
-        cached = self._list_cache.fresh()
+    async def list_tasks(self, *, max_age: float | None = None) -> list[Task]:
+        """Return every deferred task, newest first (cached briefly, shared by concurrent calls).
+
+        `max_age` asks for a list at most that many seconds old (the watcher wants news, not
+        the list a /tasks fetched 14 s ago); SMSC's identical-request window still applies,
+        so with the window full the cached list is returned whatever its age.
+        """
+        cached = self._list_cache.fresh(max_age)
         if cached is not None:
             self.stats.cache_hits += 1
             return list(cached)

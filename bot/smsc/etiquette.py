@@ -262,9 +262,10 @@ class TtlCache(Generic[T]):
         self._value = value
         self._stored_at = self._clock.monotonic()
 
-    def fresh(self) -> T | None:
-        """Return the value if it is younger than the TTL."""
-        if self._clock.monotonic() - self._stored_at < self._ttl:
+    def fresh(self, max_age: float | None = None) -> T | None:
+        """Return the value if it is younger than the TTL (or than `max_age`, when given)."""
+        limit = self._ttl if max_age is None else min(self._ttl, max_age)
+        if self._clock.monotonic() - self._stored_at < limit:
             return self._value
         return None
 

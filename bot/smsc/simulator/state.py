@@ -251,6 +251,10 @@ class SimulatorState:
         """Give the next `count` requests this fault (after any already queued)."""
         self._faults.extend([fault] * count)
 
+    def clear_faults(self) -> None:
+        """Drop every injected fault not used yet (SMSC behaves again)."""
+        self._faults.clear()
+
     def take_fault(self) -> Fault | None:
         """Pop the fault for the request being handled, if one is queued."""
         return self._faults.popleft() if self._faults else None

@@ -1,0 +1,175 @@
+"""Pacing of outgoing Telegram messages under all three of Telegram's flood limits.
+
+Telegram asks bots to stay under about 30 messages a second overall, 20 a minute per group and
+one a second per chat. PTB's `AIORateLimiter` covers only the first two and does not retry by
+default; this one covers all three and retries `RetryAfter`.
+
+Time is cut into global slots `1/overall` seconds apart and every send takes a free slot of
+its own, no earlier than its chat's and group's limits allow: so no second holds more than the
+overall limit, and a chat that must wait (its own limit, or a 429 for it) takes a later slot
+without delaying anyone else. Slots are booked before any await, so concurrent senders can
+never overbook a window.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import warnings
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.clock import Clock
+
+log = logging.getLogger(__name__)
+
+JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
+
+# Methods that post into a chat and count against the flood limits.
+LIMITED_PREFIXES = ("send", "copy", "forward", "edit")
+UNLIMITED = frozenset({"sendChatAction"})
+
+
+class TelegramRateLimiter(BaseRateLimiter[int]):
+    """All-limits pacing plus RetryAfter retries; `rate_limit_args` = extra retries for one call."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        overall_per_second: float = 29.0,
+        group_per_minute: int = 20,
+        chat_interval: float = 1.0,
+        max_retries: int = 3,
+    ) -> None:
+        self._clock = clock
+        self._spacing = 1.0 / overall_per_second
+        self._group_limit = group_per_minute
+        self._chat_interval = chat_interval
+        self._max_retries = max_retries
+        self._taken: set[int] = set()  # global slot numbers booked
+        self._frontier = 0  # every slot below this (and from now on) is booked
+        self._paused_until = 0.0  # a RetryAfter not tied to a chat pauses everything
+        self._chat_next: dict[int | str, float] = {}
+        self._group_sends: dict[int | str, collections.deque[float]] = {}
+        self.retries = 0  # RetryAfter answers seen, for metrics and benchmarks
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    @staticmethod
+    def is_limited(endpoint: str) -> bool:
+        """Whether a Bot API method counts against the flood limits."""
+        return endpoint.startswith(LIMITED_PREFIXES) and endpoint not in UNLIMITED
+
+    def reserve(self, chat_id: int | str | None) -> float:
+        """Book the earliest slot allowed for a message to `chat_id`; return its time."""
+        now = self._clock.monotonic()
+        earliest = max(now, self._paused_until)
+        sends: collections.deque[float] | None = None
+        if chat_id is not None:
+            earliest = max(earliest, self._chat_next.get(chat_id, 0.0))
+            if _is_group(chat_id):
+                sends = self._group_sends.setdefault(chat_id, collections.deque())
+                while sends and sends[0] <= now - 60.0:
+                    sends.popleft()
+                if len(sends) >= self._group_limit:
+                    earliest = max(earliest, sends[-self._group_limit] + 60.0)
+        at = self._book(earliest, now)
+        if chat_id is not None:
+            self._chat_next[chat_id] = at + self._chat_interval
+            if sends is not None:
+                sends.append(at)
+        self._forget_old(now)
+        return at
+
+    def _book(self, earliest: float, now: float) -> float:
+        """Take the first free global slot at or after `earliest`."""
+        now_slot = math.ceil(now / self._spacing)
+        self._frontier = max(self._frontier, now_slot)
+        slot = max(math.ceil(earliest / self._spacing - 1e-9), self._frontier)
+        while slot in self._taken:
+            slot += 1
+        self._taken.add(slot)
+        while self._frontier in self._taken:
+            self._frontier += 1
+        return slot * self._spacing
+
+    def _forget_old(self, now: float) -> None:
+        # Keep the bookkeeping from growing over a months-long run.
+        if len(self._taken) > 4096:
+            now_slot = math.ceil(now / self._spacing)
+            self._taken = {s for s in self._taken if s >= now_slot}
+        if len(self._chat_next) > 4096:
+            self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+            self._group_sends = {
+                c: q for c, q in self._group_sends.items() if q and q[-1] > now - 60
+            }
+
+    def hold(self, chat_id: int | str | None, seconds: float) -> None:
+        """After a RetryAfter: pause this chat (or, without a chat, everything) for a while."""
+        until = self._clock.monotonic() + seconds
+        if chat_id is None:
+            self._paused_until = max(self._paused_until, until)
+        else:
+            self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), until)
+
+    async def process_request(  # noqa: PLR0917 - PTB's signature
+        self,
+        callback: Callable[..., Coroutine[Any, Any, JSONResult]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> JSONResult:
+        """Wait for a slot, send, and retry when Telegram says RetryAfter."""
+        chat_id = data.get("chat_id")
+        limited = self.is_limited(endpoint)
+        retries = self._max_retries + (rate_limit_args or 0)
+        attempt = 0
+        while True:
+            if limited:
+                at = self.reserve(chat_id)
+                wait = at - self._clock.monotonic()
+                if wait > 0:
+                    await self._clock.sleep(wait)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as err:
+                self.retries += 1
+                seconds = retry_after_seconds(err)
+                log.warning(
+                    "Telegram flood control: retry after %.0f s",
+                    seconds,
+                    extra={"event": "telegram_retry_after", "method": endpoint, "chat_id": chat_id},
+                )
+                # A 429 on a chat's message is about that chat; otherwise everything pauses.
+                self.hold(chat_id if limited else None, seconds)
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                if not limited:
+                    await self._clock.sleep(seconds)
+
+
+def retry_after_seconds(err: RetryAfter) -> float:
+    """RetryAfter's delay in seconds, whichever type PTB hands out (int or timedelta)."""
+    with warnings.catch_warnings():
+        # PTB 22 warns that the int form is deprecated; we accept both forms here.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = err.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _is_group(chat_id: int | str) -> bool:
+    return isinstance(chat_id, str) or chat_id < 0

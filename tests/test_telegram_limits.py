@@ -1,0 +1,87 @@
+"""The Telegram rate limiter's schedule, on a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.telegram_limits import TelegramRateLimiter
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    best, q = 0, deque[float]()
+    for t in sorted(times):
+        q.append(t)
+        while q[0] <= t - window:
+            q.popleft()
+        best = max(best, len(q))
+    return best
+
+
+def test_overall_rate_stays_under_30_per_second() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+    slots = [limiter.reserve(10_000 + i) for i in range(300)]
+    assert max_in_window(slots, 1.0) <= 30
+    assert slots[-1] - clock.monotonic() < 11  # and it does not crawl: ~29/s
+
+
+def test_one_per_second_per_chat() -> None:
+    limiter = TelegramRateLimiter(FakeClock())
+    slots = [limiter.reserve(42) for _ in range(5)]
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(slots))
+
+
+def test_twenty_per_minute_per_group() -> None:
+    limiter = TelegramRateLimiter(FakeClock())
+    slots = [limiter.reserve(-100) for _ in range(45)]
+    assert max_in_window(slots, 60.0) <= 20
+
+
+def test_mixed_load_keeps_every_limit() -> None:
+    limiter = TelegramRateLimiter(FakeClock())
+    chats = [(-1 - i % 3) if i % 4 == 0 else 1 + i % 50 for i in range(400)]
+    slots = [(c, limiter.reserve(c)) for c in chats]
+    assert max_in_window([t for _, t in slots], 1.0) <= 30
+    for chat in set(chats):
+        times = [t for c, t in slots if c == chat]
+        assert all(b - a >= 1.0 for a, b in itertools.pairwise(times))
+        if chat < 0:
+            assert max_in_window(times, 60.0) <= 20
+
+
+def test_a_held_chat_does_not_hold_up_the_others() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+    limiter.hold(1, 30)
+    assert limiter.reserve(1) >= clock.monotonic() + 30
+    others = [limiter.reserve(100 + i) for i in range(29)]
+    assert max(others) < clock.monotonic() + 1.1
+
+
+def test_hold_pauses_a_chat_or_everything() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+    limiter.hold(7, 30)
+    assert limiter.reserve(7) >= clock.monotonic() + 30
+    assert limiter.reserve(8) < clock.monotonic() + 1
+    limiter.hold(None, 100)
+    assert limiter.reserve(9) >= clock.monotonic() + 100
+
+
+@pytest.mark.parametrize(
+    ("method", "limited"),
+    [
+        ("sendMessage", True),
+        ("sendDocument", True),
+        ("editMessageText", True),
+        ("sendChatAction", False),
+        ("getUpdates", False),
+        ("answerCallbackQuery", False),
+    ],
+)
+def test_which_methods_are_limited(method: str, limited: bool) -> None:
+    assert TelegramRateLimiter.is_limited(method) is limited
