@@ -135,6 +135,14 @@ class Runtime:
                 _poll_job, interval=settings.poll_interval, first=FIRST_POLL_DELAY, name=WATCHER_JOB
             )
             services.watching = True
+            window = config.window_seconds + config.window_margin
+            if settings.poll_interval < window / config.identical_limit:
+                log.warning(
+                    "POLL_INTERVAL %.0f s is shorter than SMSC's budget of %d identical requests "
+                    "a minute allows: some polls will reuse the previous list",
+                    settings.poll_interval,
+                    config.identical_limit,
+                )
         log.info("bot started", extra={"event": "started"})
 
     async def _start_web(self, app: App, services: Services) -> None:

@@ -1,0 +1,114 @@
+"""Prometheus metrics, on a registry of the application's own (tests run many apps at once).
+
+Labels are bounded sets only (outcomes, error codes, command names, statuses): never chat ids
+or task names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from bot.smsc.client import SmscStats
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+KNOWN_COMMANDS = frozenset({"start", "help", "tasks", "get", "subscribe", "unsubscribe", "status"})
+
+
+class _SmscStatsCollector(Collector):
+    """Exports the SMSC client's own counters at scrape time."""
+
+    def __init__(self, stats: SmscStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        stats = self._stats
+        for name, doc, value in (
+            ("smsc_cache_hits", "Task lists served from the short cache", stats.cache_hits),
+            (
+                "smsc_stale_hits",
+                "Task lists served stale because SMSC's window was full",
+                stats.stale_hits,
+            ),
+            (
+                "smsc_coalesced_calls",
+                "Calls that joined an identical request in flight",
+                stats.coalesced,
+            ),
+            (
+                "smsc_throttled_calls",
+                "Calls refused locally by backoff or window, nothing sent",
+                stats.throttled,
+            ),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
+
+
+class Metrics:
+    """Every metric the bot exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.smsc_requests = Counter(
+            "smsc_requests", "Requests sent to SMSC", ["kind", "outcome", "code"], registry=r
+        )
+        self.smsc_latency = Histogram(
+            "smsc_request_seconds",
+            "SMSC request latency",
+            ["kind"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.polls = Counter("watcher_polls", "Watcher polls", ["outcome"], registry=r)
+        self.tasks = Gauge("smsc_tasks", "Tasks by status at the last poll", ["status"], registry=r)
+        self.alerts_queued = Gauge(
+            "alerts_queued", "Alert deliveries waiting to be sent", registry=r
+        )
+        self.alerts_delivered = Counter(
+            "alerts_delivered", "Alert deliveries sent", ["kind"], registry=r
+        )
+        self.alerts_failed = Counter(
+            "alerts_failed", "Alert delivery attempts that failed", ["reason"], registry=r
+        )
+        self.telegram_errors = Counter(
+            "telegram_api_errors", "Errors from the Telegram Bot API", ["kind"], registry=r
+        )
+        self.commands = Counter("bot_commands", "Commands received", ["command"], registry=r)
+
+    def watch_smsc(self, stats: SmscStats) -> None:
+        """Export the client's cache and coalescing counters."""
+        self.registry.register(_SmscStatsCollector(stats))
+
+    def on_request(self, kind: str, outcome: str, code: int | None, seconds: float) -> None:
+        """SmscListener: count one upstream request."""
+        self.smsc_requests.labels(kind, outcome, "" if code is None else str(code)).inc()
+        self.smsc_latency.labels(kind).observe(seconds)
+
+    def command(self, name: str) -> None:
+        """Count a command; unknown ones share one label so users cannot grow the label set."""
+        self.commands.labels(name if name in KNOWN_COMMANDS else "other").inc()
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        return generate_latest(self.registry)
+
+
+def telegram_error_kind(err: Exception) -> str:
+    """A bounded label for a Telegram error."""
+    from telegram import error as tg  # noqa: PLC0415 - keep this module importable alone
+
+    for cls, kind in (
+        (tg.RetryAfter, "retry_after"),
+        (tg.ChatMigrated, "chat_migrated"),
+        (tg.Forbidden, "forbidden"),
+        (tg.BadRequest, "bad_request"),
+        (tg.TimedOut, "timeout"),
+        (tg.NetworkError, "network"),
+    ):
+        if isinstance(err, cls):
+            return kind
+    return "other"
