@@ -390,7 +390,7 @@ class TelegramEmulator:
         self._webhook_task = asyncio.create_task(self._webhook_worker(), name="tg-emu-webhook")
 
     def release_held(self) -> None:
-        """Answer every request held by `ApiFailure.timeout()` now (503), as a flaky network would."""
+        """Answer every request held by `ApiFailure.timeout()` now, with a 503."""
         self._release.set()
         self._release = asyncio.Event()
 
