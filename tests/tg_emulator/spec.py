@@ -28,9 +28,9 @@ __all__ = [
     "load_spec",
 ]
 
+# A copy lives beside this file (see data/README.md) so a clone is self-contained.
 DEFAULT_SPEC_PATH = Path(
-    os.environ.get("TG_API_SPEC")
-    or Path(__file__).resolve().parents[3] / "shared/telegram-bot-api/api.json"
+    os.environ.get("TG_API_SPEC") or Path(__file__).with_name("data") / "api.json"
 )
 
 _PRIMITIVES = ("Integer", "Float", "Boolean", "String")
