@@ -13,8 +13,10 @@ import contextlib
 import logging
 import shutil
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import aiohttp
+import aiosqlite
 from telegram import BotCommand
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ContextTypes, JobQueue
@@ -37,7 +39,10 @@ from bot.web import WebhookRoute, WebServer, create_web_app
 log = logging.getLogger(__name__)
 
 WATCHER_JOB = "smsc-watcher"
+PRUNE_JOB = "outbox-prune"
 FIRST_POLL_DELAY = 2.0  # seconds after start: let the bot finish starting first
+PRUNE_EVERY = 24 * 3600.0
+KEEP_DELIVERED = timedelta(days=30)
 
 
 def smsc_credentials(settings: Settings) -> SmscCredentials:
@@ -101,8 +106,7 @@ class Runtime:
                 metrics=metrics,
             )
             now = self.clock.now()
-            for chat_id in settings.alert_chat_ids:
-                await storage.subscribe(db, chat_id, None, now)
+            await sync_subscriptions(db, settings, now)
         except BaseException:
             await http.close()
             await db.close()
@@ -133,6 +137,9 @@ class Runtime:
         if self.options.schedule_watcher and app.job_queue is not None:
             app.job_queue.run_repeating(
                 _poll_job, interval=settings.poll_interval, first=FIRST_POLL_DELAY, name=WATCHER_JOB
+            )
+            app.job_queue.run_repeating(
+                _prune_job, interval=PRUNE_EVERY, first=PRUNE_EVERY, name=PRUNE_JOB
             )
             services.watching = True
             window = config.window_seconds + config.window_margin
@@ -169,8 +176,9 @@ class Runtime:
             return
         services = app.bot_data.services
         if app.job_queue is not None:
-            for job in app.job_queue.get_jobs_by_name(WATCHER_JOB):
-                job.schedule_removal()
+            for name in (WATCHER_JOB, PRUNE_JOB):
+                for job in app.job_queue.get_jobs_by_name(name):
+                    job.schedule_removal()
         if services.web is not None:
             await services.web.stop()
         await services.deliverer.stop(grace=self.options.delivery_grace)
@@ -188,6 +196,32 @@ class Runtime:
 async def _poll_job(context: Context) -> None:
     """The JobQueue's watcher tick."""
     await context.bot_data.services.watcher.poll()
+
+
+async def _prune_job(context: Context) -> None:
+    """Daily housekeeping: forget alerts delivered long ago, so the database stays small."""
+    services = context.bot_data.services
+    removed = await storage.prune_delivered(services.db, services.clock.now() - KEEP_DELIVERED)
+    log.info("pruned %d old outbox rows", removed, extra={"event": "outbox_pruned"})
+
+
+async def sync_subscriptions(db: aiosqlite.Connection, settings: Settings, now: datetime) -> None:
+    """Subscribe ALERT_CHAT_IDS; drop subscriptions of chats no longer allowed.
+
+    A chat removed from ALLOWED_CHAT_IDS must stop getting task data, alerts included.
+    """
+    for chat_id in settings.alert_chat_ids:
+        await storage.subscribe(db, chat_id, None, now)
+    permitted = set(settings.allowed_chat_ids) | set(settings.alert_chat_ids)
+    for sub in await storage.list_subscriptions(db):
+        if sub.chat_id not in permitted:
+            await storage.remove_chat(
+                db, sub.chat_id, now=now, reason="chat is no longer in ALLOWED_CHAT_IDS"
+            )
+            log.warning(
+                "unsubscribed a chat that is no longer allowed",
+                extra={"event": "unsubscribed_not_allowed", "chat_id": sub.chat_id},
+            )
 
 
 def webhook_route(settings: Settings) -> WebhookRoute | None:

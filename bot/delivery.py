@@ -204,8 +204,9 @@ class Deliverer:
         text = str(err).lower()
         if isinstance(err, ChatMigrated):
             await storage.migrate_chat(self._db, d.chat_id, err.new_chat_id, now=now)
-            log.info(
-                "chat migrated to %s; subscription moved",
+            log.warning(
+                "group upgraded to supergroup %s; subscription moved. Add the new id to "
+                "ALLOWED_CHAT_IDS so its commands work and it stays subscribed after a restart",
                 err.new_chat_id,
                 extra={**ctx, "event": "chat_migrated"},
             )

@@ -75,7 +75,11 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+    quiet_libraries()
+    return handler
+
+
+def quiet_libraries() -> None:
+    """Raise the level of loggers that would print request URLs (Bot API URLs hold the token)."""
     for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    return handler

@@ -89,6 +89,7 @@ async def test_kill_9_mid_fan_out_then_restart(tmp_path: Path) -> None:
             "TELEGRAM_API_URL": emu.url,
             "SMSC_API_URL": sim_url,
             "DATABASE_URL": f"sqlite:///{db_path}",
+            "ALLOWED_CHAT_IDS": ",".join(map(str, CHATS)),
             "PYTHONPATH": str(REPO),
         }
         emu.fail("sendMessage", ApiFailure.timeout(), count=1, chat_id=HELD)

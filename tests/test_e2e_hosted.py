@@ -88,8 +88,8 @@ async def test_metrics_before_and_after_an_smsc_fault(rig: Rig) -> None:
 
 
 async def test_sigterm_path_during_fan_out_loses_no_alert(tmp_path: Path) -> None:
-    async with running_rig(tmp_path) as rig:
-        chats = [5000 + i for i in range(6)]
+    chats = [5000 + i for i in range(6)]
+    async with running_rig(tmp_path, allowed_chat_ids=",".join(map(str, chats))) as rig:
         for chat in chats:
             await storage.subscribe(rig.services.db, chat, None, rig.clock.now())
         rig.emu.fail("sendMessage", ApiFailure.timeout(), count=1, chat_id=chats[3])

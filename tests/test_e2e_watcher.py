@@ -298,3 +298,20 @@ async def test_a_poll_does_not_reuse_a_list_a_user_fetched_seconds_ago(rig: Rig)
     diff = await rig.services.watcher.poll()
     assert diff is not None
     assert [a.kind for a in diff.alerts] == ["completed"]
+
+
+async def test_chats_removed_from_the_allowlist_lose_their_subscription(tmp_path: Path) -> None:
+    async with running_rig(tmp_path, alert_chat_ids="555") as rig:
+        await subscribe(rig, ADMIN_CHAT, 999)  # 999: allowed once, since removed
+        rig.settings = rig.settings.model_copy(update={"allowed_chat_ids": (ADMIN_CHAT,)})
+        await rig.restart()
+        chats = {s.chat_id for s in await storage.list_subscriptions(rig.services.db)}
+        assert chats == {ADMIN_CHAT, 555}  # ALERT_CHAT_IDS are subscribed though not in the list
+
+
+async def test_scheduled_jobs(tmp_path: Path) -> None:
+    async with running_rig(tmp_path, options={"schedule_watcher": True}, poll_interval=45) as rig:
+        jobs = {job.name: job for job in rig.app.job_queue.jobs()}  # type: ignore[union-attr]
+        assert jobs["smsc-watcher"].trigger.interval.total_seconds() == 45
+        assert jobs["outbox-prune"].trigger.interval.total_seconds() == 24 * 3600
+        assert rig.services.watching

@@ -136,3 +136,51 @@ def test_entry_point_reads_dotenv(tmp_path: Path) -> None:
         result.stderr.strip()
         == "config error: POLL_INTERVAL: Input should be greater than or equal to 20"
     )
+
+
+def test_simulate_smsc_subcommand_serves_and_stops(tmp_path: Path) -> None:
+    import signal
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "simulate-smsc",
+            "--port",
+            "0",
+            "--login",
+            "x",
+            "--password",
+            "y",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line
+        assert "login=x" in line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.parametrize(("argv", "code"), [(["--help"], 0), (["bogus"], 2)])
+def test_entry_point_usage(argv: list[str], code: int, tmp_path: Path) -> None:
+    result = subprocess.run(  # noqa: S603 - our own entry point, fixed arguments
+        [sys.executable, "-m", "bot", *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == code
+    assert "simulate-smsc" in result.stdout + result.stderr

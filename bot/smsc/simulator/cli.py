@@ -51,7 +51,6 @@ async def _serve(args: argparse.Namespace) -> int:
         creds = f"login={args.login} psw={args.password}"
         if args.apikey:
             creds += f" apikey={args.apikey}"
-        print(f"SMSC simulator on {_url(args.host, port)} ({creds}); stop with Ctrl+C", flush=True)
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -59,6 +58,8 @@ async def _serve(args: argparse.Namespace) -> int:
             # Not available on Windows; there Ctrl+C arrives as KeyboardInterrupt instead.
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        # Announce only once a SIGTERM would be handled: scripts start sending at this line.
+        print(f"SMSC simulator on {_url(args.host, port)} ({creds}); stop with Ctrl+C", flush=True)
         await stop.wait()
         return 0
     finally:
