@@ -7,11 +7,15 @@ Every string that comes from outside (task names, file names, SMSC's error texts
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.smsc.models import SMSC_TIME_FORMAT, SMSC_TZ, Task, TaskStatus
+
+if TYPE_CHECKING:
+    from bot.documents import FileFacts
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -171,6 +175,18 @@ def not_allowed_text(chat_id: int) -> str:
         f"Chat id: <code>{chat_id}</code>\n"
         "Ask an administrator to add it to ALLOWED_CHAT_IDS."
     )
+
+
+def document_caption(task: Task) -> Callable[[FileFacts], str]:
+    """The caption of a /get document: which task, and that it was zipped if it was."""
+
+    def caption(facts: FileFacts) -> str:
+        zipped = (
+            f" · zipped ({format_size(facts.original_size)} as CSV)" if facts.compressed else ""
+        )
+        return f"{task.status.icon} <b>#{task.id}</b> {esc(shorten(task.name))}{zipped}"
+
+    return caption
 
 
 def task_status_text(task: Task) -> str:

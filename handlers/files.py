@@ -8,7 +8,7 @@ from telegram import Update
 
 from bot.context import Context
 from bot.documents import FileTooLargeError, chat_action
-from bot.render import esc, format_size, shorten, task_status_text
+from bot.render import document_caption, esc, format_size, shorten, task_status_text
 from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.smsc.models import Task, TaskStatus
 from handlers.common import reply, smsc_error_text, thread_of
@@ -60,7 +60,9 @@ async def get_command(update: Update, context: Context) -> None:
     thread_id = thread_of(update)
     try:
         async with chat_action(context.bot, chat.id, thread_id):
-            await services.files.send(context.bot, chat.id, task, thread_id=thread_id)
+            await services.files.send(
+                context.bot, chat.id, task, thread_id=thread_id, caption=document_caption(task)
+            )
     except SmscNotFoundError:
         await reply(update, f"SMSC has no file for task <b>#{task.id}</b> (yet). Try again later.")
     except SmscError as err:

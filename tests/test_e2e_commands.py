@@ -147,6 +147,7 @@ async def test_get_sends_the_csv_then_reuses_the_upload(rig: Rig) -> None:
     upload = next(iter(call.files.values()))
     assert upload.content == rig.sim.file_bytes(1)
     assert upload.filename == "Рассылка октябрь.csv"
+    assert call.response["result"]["caption"] == "✅ #1 Рассылка октябрь"
     assert rig.emu.calls_to("sendChatAction", chat_id=ADMIN_CHAT)
     downloads = [r for r in rig.sim.requests if r.params.get("get_file")]
     again = await rig.say(ADMIN_CHAT, "/get 1", wait="sendDocument")
@@ -189,6 +190,7 @@ async def test_get_zips_a_file_over_the_upload_limit(rig: Rig) -> None:
     assert call.status == 200
     upload = next(iter(call.files.values()))
     assert upload.filename == "big.zip"
+    assert "zipped" in call.response["result"]["caption"]
     import io
     import zipfile
 
