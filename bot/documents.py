@@ -45,18 +45,6 @@ class FileTooLargeError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class PreparedFile:
-    """A file ready to upload."""
-
-    path: Path
-    filename: str
-    size: int
-    compressed: bool
-    original_size: int
-    rows: int | None  # data rows (lines minus the header), when counted
-
-
-@dataclass(frozen=True, slots=True)
 class FileFacts:
     """What a caption may say about the file."""
 
@@ -68,6 +56,14 @@ class FileFacts:
 
 
 CaptionFn = Callable[[FileFacts], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFile:
+    """A file ready to upload, and what a caption may say about it."""
+
+    path: Path
+    facts: FileFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,14 +122,14 @@ def prepare_file(path: Path, filename: str, limit: int, *, count: bool = True) -
     size = path.stat().st_size
     rows = count_rows(path) if count else None
     if size <= limit:
-        return PreparedFile(path, filename, size, compressed=False, original_size=size, rows=rows)
+        return PreparedFile(path, FileFacts(filename, size, size, rows, compressed=False))
     zip_name = filename.removesuffix(".csv") + ".zip"
     target = path.with_name(path.name + ".zip")
     zipped = zip_file(path, target, filename)
     if zipped > limit:
         target.unlink(missing_ok=True)
         raise FileTooLargeError(size, zipped)
-    return PreparedFile(target, zip_name, zipped, compressed=True, original_size=size, rows=rows)
+    return PreparedFile(target, FileFacts(zip_name, zipped, size, rows, compressed=True))
 
 
 @contextlib.asynccontextmanager
@@ -215,13 +211,8 @@ class TaskFiles:
                     cached.compressed,
                 )
                 try:
-                    message = await bot.send_document(
-                        chat_id,
-                        cached.file_id,
-                        filename=cached.filename,
-                        caption=caption(facts) if caption else None,
-                        parse_mode=ParseMode.HTML,
-                        message_thread_id=thread_id,
+                    message = await _send_document(
+                        bot, chat_id, cached.file_id, facts, caption, thread_id=thread_id
                     )
                 except BadRequest as err:
                     if "file" not in str(err).lower():
@@ -248,22 +239,9 @@ class TaskFiles:
             name = document_name(task)
             prepared = await asyncio.to_thread(prepare_file, download.path, name, self.upload_limit)
             paths.add(prepared.path)
-            facts = FileFacts(
-                prepared.filename,
-                prepared.size,
-                prepared.original_size,
-                prepared.rows,
-                prepared.compressed,
-            )
-            message = await bot.send_document(
-                chat_id,
-                prepared.path,
-                filename=prepared.filename,
-                caption=caption(facts) if caption else None,
-                parse_mode=ParseMode.HTML,
-                message_thread_id=thread_id,
-                read_timeout=120,
-                write_timeout=300,
+            facts = prepared.facts
+            message = await _send_document(
+                bot, chat_id, prepared.path, facts, caption, thread_id=thread_id
             )
             document = message.document
             if document is None:
@@ -273,11 +251,11 @@ class TaskFiles:
                 storage.CachedFile(
                     task_id=task.id,
                     file_id=document.file_id,
-                    filename=prepared.filename,
-                    size=prepared.size,
-                    compressed=prepared.compressed,
-                    original_size=prepared.original_size,
-                    rows=prepared.rows,
+                    filename=facts.filename,
+                    size=facts.size,
+                    compressed=facts.compressed,
+                    original_size=facts.original_size,
+                    rows=facts.rows,
                 ),
                 self._clock.now(),
             )
@@ -285,3 +263,25 @@ class TaskFiles:
         finally:
             for path in paths:
                 path.unlink(missing_ok=True)
+
+
+async def _send_document(
+    bot: Bot,
+    chat_id: int,
+    document: Path | str,
+    facts: FileFacts,
+    caption: CaptionFn | None,
+    *,
+    thread_id: int | None,
+) -> Message:
+    """Send a file (a path to upload, or a file_id) with its caption."""
+    return await bot.send_document(
+        chat_id,
+        document,
+        filename=facts.filename,
+        caption=caption(facts) if caption else None,
+        parse_mode=ParseMode.HTML,
+        message_thread_id=thread_id,
+        read_timeout=120,  # an upload of up to 50 MB takes a while
+        write_timeout=300,
+    )

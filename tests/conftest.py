@@ -9,6 +9,9 @@ import pytest
 
 from bot.logs import quiet_libraries
 
+# Fixtures shared across test files live in these modules.
+pytest_plugins = ["tests.smsc_support", "tests.storage_support"]
+
 # As `python -m bot` does: PTB 22 warns on every RetryAfter unless time periods are timedeltas,
 # and warnings are errors in this suite.
 os.environ.setdefault("PTB_TIMEDELTA", "true")

@@ -7,6 +7,8 @@ the simulator and the emulator's flood checks, so windows and backoffs pass with
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from bot.smsc.client import SmscClientConfig
 from bot.smsc.simulator import SimulatorState, create_app
 from tests.tg_emulator import Call, TelegramEmulator
 
+REPO = Path(__file__).resolve().parents[1]
 TOKEN = "123456:TEST-token-for-the-rig"
 LOGIN = "team"
 PASSWORD = "s3cret-Passw0rd"
@@ -33,17 +36,38 @@ STRANGER = 4242
 @contextlib.asynccontextmanager
 async def serve(app: web.Application) -> AsyncIterator[str]:
     """Serve an aiohttp app on a free loopback port; yield its base URL."""
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
     try:
-        yield f"http://127.0.0.1:{port}"
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bot_env(emu_url: str, sim_url: str, db_path: Path, **extra: str) -> dict[str, str]:
+    """The environment for `python -m bot` in a subprocess, as an operator would set it."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SMSC_"))}
+    return {
+        **inherited,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "SMSC_LOGIN": LOGIN,
+        "SMSC_PASSWORD": PASSWORD,
+        "TELEGRAM_API_URL": emu_url,
+        "SMSC_API_URL": sim_url,
+        "DATABASE_URL": f"sqlite:///{db_path}",
+        "PORT": str(free_port()),
+        "PYTHONPATH": str(REPO),
+        **extra,
+    }
 
 
 @dataclass

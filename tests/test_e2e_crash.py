@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import storage
 from bot.clock import FakeClock
 from bot.smsc.simulator import SimulatorState, create_app
-from tests.rig import LOGIN, PASSWORD, TOKEN, serve
-from tests.test_e2e_hosted import free_port
+from tests.rig import LOGIN, PASSWORD, TOKEN, bot_env, free_port, serve
+from tests.smsc_support import until
 from tests.tg_emulator import ApiFailure, TelegramEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,13 +55,6 @@ def delivered(db_path: Path) -> int:
         )
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait for a condition another process makes true (it cannot wake us: we look often)."""
-    async with asyncio.timeout(20):
-        while not condition():  # noqa: ASYNC110 - the change happens in another process
-            await asyncio.sleep(0.02)
-
-
 async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -81,22 +72,12 @@ async def test_kill_9_mid_fan_out_then_restart(tmp_path: Path) -> None:
     await seed(db_path)
     sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
     async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SMSC_"))},
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "SMSC_LOGIN": LOGIN,
-            "SMSC_PASSWORD": PASSWORD,
-            "TELEGRAM_API_URL": emu.url,
-            "SMSC_API_URL": sim_url,
-            "DATABASE_URL": f"sqlite:///{db_path}",
-            "ALLOWED_CHAT_IDS": ",".join(map(str, CHATS)),
-            "PYTHONPATH": str(REPO),
-        }
+        env = bot_env(emu.url, sim_url, db_path, ALLOWED_CHAT_IDS=",".join(map(str, CHATS)))
         emu.fail("sendMessage", ApiFailure.timeout(), count=1, chat_id=HELD)
         proc = await start_bot({**env, "PORT": str(free_port())}, tmp_path)
         try:
             await emu.wait_for("sendMessage", chat_id=HELD, timeout=20)  # in flight, never answered
-            await until(lambda: delivered(db_path) == len(CHATS) - 1)
+            await until(lambda: delivered(db_path) == len(CHATS) - 1, within=20)
             proc.send_signal(signal.SIGKILL)
             assert await proc.wait() == -signal.SIGKILL
         finally:
@@ -106,7 +87,7 @@ async def test_kill_9_mid_fan_out_then_restart(tmp_path: Path) -> None:
         emu.release_held()
         proc = await start_bot({**env, "PORT": str(free_port())}, tmp_path)
         try:
-            await until(lambda: delivered(db_path) == len(CHATS))
+            await until(lambda: delivered(db_path) == len(CHATS), within=20)
         finally:
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 10) == 0

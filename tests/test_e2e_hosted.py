@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,10 +19,20 @@ from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask, SimulatorState, create_app
 from bot.transport import run_webhook
 from bot.web import SECRET_HEADER
-from tests.rig import ADMIN_CHAT, LOGIN, PASSWORD, TOKEN, Rig, make_settings, running_rig, serve
+from tests.rig import (
+    ADMIN_CHAT,
+    LOGIN,
+    PASSWORD,
+    REPO,
+    TOKEN,
+    Rig,
+    bot_env,
+    free_port,
+    make_settings,
+    running_rig,
+    serve,
+)
 from tests.tg_emulator import ApiFailure, TelegramEmulator
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -110,12 +118,6 @@ async def test_sigterm_path_during_fan_out_loses_no_alert(tmp_path: Path) -> Non
         assert counts == [1] * len(chats)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_webhook_mode(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
@@ -182,18 +184,7 @@ async def test_entry_point_runs_answers_and_stops_on_sigterm(tmp_path: Path) -> 
     """The README's contract: `python -m bot` with the required variables, SIGTERM → exit 0."""
     sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
     async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SMSC_"))},
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "SMSC_LOGIN": LOGIN,
-            "SMSC_PASSWORD": PASSWORD,
-            "TELEGRAM_API_URL": emu.url,
-            "SMSC_API_URL": sim_url,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-            "PORT": str(free_port()),
-            "PYTHONPATH": str(REPO),
-            "LOG_LEVEL": "DEBUG",
-        }
+        env = bot_env(emu.url, sim_url, tmp_path / "bot.sqlite3", LOG_LEVEL="DEBUG")
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

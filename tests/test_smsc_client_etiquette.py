@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_smsc_client are used as parameters
 """The client's manners towards SMSC under load, over real HTTP, with time moved by FakeClock."""
 
 from __future__ import annotations
@@ -22,19 +21,15 @@ from bot.smsc.errors import (
 )
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask, SimulatorState, create_app
-from tests.test_smsc_client import (  # noqa: F401 - pytest finds fixtures by name
+from tests.rig import serve
+from tests.smsc_support import (
     LOGIN,
     PASSWORD,
     WRONG_PASSWORD,
     Sim,
     add_tasks,
-    client,
-    clock,
     identical_bursts,
     make_client,
-    serve,
-    session,
-    sim,
     until,
 )
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from test_smsc_client are used as parameters
 # ruff: noqa: RUF001 - Cyrillic sample data on purpose
 """Downloading task files: exact bytes, safe unique names, nothing partial left behind."""
 
@@ -22,15 +21,11 @@ from bot.smsc.errors import (
 from bot.smsc.files import MAX_NAME_BYTES
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
-from tests.test_smsc_client import (  # noqa: F401 - pytest finds fixtures by name
+from tests.rig import serve
+from tests.smsc_support import (
     Sim,
-    client,
-    clock,
     fake_smsc,
     make_client,
-    serve,
-    session,
-    sim,
     until,
 )
 

@@ -12,7 +12,7 @@ import pytest
 from bot.smsc import files
 from bot.smsc.errors import SmscBadResponseError
 from bot.smsc.files import MAX_NAME_BYTES, safe_filename, save_stream, with_default_extension
-from tests.test_smsc_client import until
+from tests.smsc_support import until
 
 
 @pytest.mark.parametrize(

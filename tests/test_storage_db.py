@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -37,18 +36,9 @@ from storage import (
     transaction,
 )
 from storage.db import from_db_time, split_statements, to_db_time
+from tests.storage_support import T0
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    conn = await open_database(tmp_path / "bot.sqlite3", now=T0)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def _scalar(conn: aiosqlite.Connection, sql: str) -> object:

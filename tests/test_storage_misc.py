@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiosqlite
@@ -31,22 +30,9 @@ from storage import (
     subscribe,
 )
 from storage.tasks import BASELINE_KEY
+from tests.storage_support import T0, at
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ZIPPED, NO_ZIP = True, False  # CachedFile.compressed, named for positional use
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    conn = await open_database(tmp_path / "bot.sqlite3", now=T0)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 # --- tasks --------------------------------------------------------------------------------------

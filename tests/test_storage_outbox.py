@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +27,7 @@ from storage import (
     record_poll,
     subscribe,
 )
-
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    conn = await open_database(tmp_path / "bot.sqlite3", now=T0)
-    try:
-        yield conn
-    finally:
-        await conn.close()
+from tests.storage_support import T0, at
 
 
 async def _count(db: aiosqlite.Connection, table: str) -> int:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import aiosqlite
 import pytest
@@ -18,25 +16,15 @@ from storage import (
     list_subscriptions,
     mark_delivered,
     migrate_chat,
-    open_database,
     outbox_stats,
     record_poll,
     remove_chat,
     subscribe,
     unsubscribe,
 )
+from tests.storage_support import T0
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 OLD, NEW = -4001, -1004001  # a group and the supergroup it became
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[aiosqlite.Connection]:
-    conn = await open_database(tmp_path / "bot.sqlite3", now=T0)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def _alert(db: aiosqlite.Connection, task_id: int = 1) -> int:
