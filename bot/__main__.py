@@ -43,13 +43,20 @@ def run_bot() -> int:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
 
-    from telegram.error import InvalidToken
+    from telegram.error import InvalidToken, NetworkError
 
     from bot.logs import configure_logging
     from bot.transport import run_polling, run_webhook
+    from storage import StorageError, check_database
 
     configure_logging(settings.log_level, settings.log_format, settings.secrets)
     log = logging.getLogger("bot")
+    try:
+        # Before anything talks to Telegram: a database we cannot use is a setup error.
+        asyncio.run(check_database(settings.database_path))
+    except StorageError as err:
+        print(f"config error: DATABASE_URL: {err}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         if settings.webhook_url is not None:
             asyncio.run(run_webhook(settings))
@@ -58,6 +65,9 @@ def run_bot() -> int:
     except InvalidToken:
         print("config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token", file=sys.stderr)
         return EXIT_CONFIG
+    except NetworkError as err:
+        print(f"error: cannot reach the Telegram Bot API: {err}", file=sys.stderr)
+        return 1
     except Exception:
         log.exception("the bot stopped on an error")
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -42,6 +43,14 @@ _GONE = ("chat not found", "group chat was deactivated", "bot was kicked", "user
 _TOPIC_GONE = ("message thread not found", "topic_deleted", "topic closed")
 
 
+class Outcome(enum.Enum):
+    """How one delivery went, which decides what the alert's other chats do."""
+
+    DELIVERED = "delivered"
+    CHAT_PROBLEM = "chat"  # this chat only: the next one may still upload the file
+    FILE_PROBLEM = "file"  # SMSC would not give the file: the whole alert waits
+
+
 def backoff(attempts: int, *, base: float = 5.0, cap: float = 600.0) -> timedelta:
     """Exponential backoff: 5 s, 10 s, 20 s ... at most 10 minutes."""
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts)))
@@ -73,6 +82,9 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._stopping = False
         self._pass: asyncio.Task[int] | None = None
+        # Alerts whose file we gave up on (never ready, too large), with the reason: their
+        # other chats get the alert without it, without trying the download again.
+        self._no_file: dict[int, str] = {}
         self.delivered = 0
         self.failed = 0
 
@@ -135,15 +147,21 @@ class Deliverer:
         return handled
 
     async def _deliver_alert(self, deliveries: list[storage.PendingDelivery]) -> int:
-        first, rest = deliveries[0], deliveries[1:]
-        if first.kind == "completed":
-            # The first chat uploads the file; the others then reuse its file_id.
-            if not await self._deliver_one(first):
-                await self._postpone(rest, first)
-                return len(deliveries)
-            await self._gather(rest)
-        else:
+        if deliveries[0].kind != "completed":
             await self._gather(deliveries)
+            return len(deliveries)
+        # One chat uploads the file, the others then reuse its file_id. A chat-specific
+        # failure (blocked, flood-limited) passes the upload on to the next chat; a file
+        # problem (SMSC has no file yet) holds the whole alert back.
+        for i, delivery in enumerate(deliveries):
+            outcome = await self._deliver_one(delivery)
+            if outcome is Outcome.DELIVERED:
+                await self._gather(deliveries[i + 1 :])
+                break
+            if outcome is Outcome.FILE_PROBLEM:
+                await self._postpone(deliveries[i + 1 :], delivery)
+                break
+        self._no_file.pop(deliveries[0].alert_id, None)
         return len(deliveries)
 
     async def _gather(self, deliveries: Iterable[storage.PendingDelivery]) -> None:
@@ -162,8 +180,8 @@ class Deliverer:
                 next_attempt_at=retry_at,
             )
 
-    async def _deliver_one(self, d: storage.PendingDelivery) -> bool:
-        """Send one delivery and record the outcome; True when it was delivered."""
+    async def _deliver_one(self, d: storage.PendingDelivery) -> Outcome:
+        """Send one delivery and record the outcome."""
         ctx = {"alert_id": d.alert_id, "chat_id": d.chat_id, "task_id": d.task_id}
         async with self._slots:
             now = self._clock.now()
@@ -171,27 +189,46 @@ class Deliverer:
                 message_id = await self._send(d, now)
             except TelegramError as err:
                 self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
-                return await self._telegram_failure(d, err, now, ctx)
+                await self._telegram_failure(d, err, now, ctx)
+                return Outcome.CHAT_PROBLEM
             except SmscError as err:
                 return await self._file_problem(d, err, now, ctx)
             except FileTooLargeError as err:
-                reason = (
+                self._no_file[d.alert_id] = (
                     f"it is {format_size(err.size)}, too large for Telegram even zipped "
                     f"({format_size(err.compressed_size)})"
                 )
-                message_id = await self._send_without_file(d, now, reason)
+                return await self._deliver_one_unlocked(d, now, ctx)
             except Exception as err:
                 log.exception("unexpected delivery failure", extra=ctx)
                 delay = backoff(d.attempts, base=60.0)
                 await self._retry(d, f"unexpected: {type(err).__name__}", delay, ctx)
-                return False
-            await storage.mark_delivered(
-                self._db, d.delivery_id, self._clock.now(), message_id=message_id
-            )
-            self.delivered += 1
-            self._metrics.alerts_delivered.labels(d.kind).inc()
-            log.info("alert delivered", extra={**ctx, "event": "alert_delivered"})
-            return True
+                return Outcome.CHAT_PROBLEM
+            await self._delivered(d, message_id, ctx)
+            return Outcome.DELIVERED
+
+    async def _deliver_one_unlocked(
+        self, d: storage.PendingDelivery, now: datetime, ctx: Mapping[str, object]
+    ) -> Outcome:
+        """Send (again) now that `_no_file` says how: the alert without its file."""
+        try:
+            message_id = await self._send(d, now)
+        except TelegramError as err:
+            self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
+            await self._telegram_failure(d, err, now, ctx)
+            return Outcome.CHAT_PROBLEM
+        await self._delivered(d, message_id, ctx)
+        return Outcome.DELIVERED
+
+    async def _delivered(
+        self, d: storage.PendingDelivery, message_id: int, ctx: Mapping[str, object]
+    ) -> None:
+        await storage.mark_delivered(
+            self._db, d.delivery_id, self._clock.now(), message_id=message_id
+        )
+        self.delivered += 1
+        self._metrics.alerts_delivered.labels(d.kind).inc()
+        log.info("alert delivered", extra={**ctx, "event": "alert_delivered"})
 
     async def _telegram_failure(
         self,
@@ -244,6 +281,10 @@ class Deliverer:
         if d.kind == "canceled":
             return await self._text(d, canceled_text(task), quiet=True)
 
+        no_file = self._no_file.get(d.alert_id)
+        if no_file is not None:
+            return await self._text(d, completion_without_file_text(task, detected_at, no_file))
+
         def caption(facts: FileFacts) -> str:
             return completion_caption(
                 task,
@@ -269,38 +310,22 @@ class Deliverer:
         )
         return message.message_id
 
-    async def _send_without_file(
-        self, d: storage.PendingDelivery, now: datetime, reason: str
-    ) -> int:
-        task = Task.model_validate(d.payload["task"])
-        detected_at = datetime.fromisoformat(str(d.payload["detected_at"]))
-        return await self._text(d, completion_without_file_text(task, detected_at, reason))
-
     async def _file_problem(
         self, d: storage.PendingDelivery, err: SmscError, now: datetime, ctx: Mapping[str, object]
-    ) -> bool:
+    ) -> Outcome:
         """SMSC would not give us the file: wait (it may not be ready yet), then send without."""
         if now - d.created_at < self._file_wait:
             delay = backoff(d.attempts, base=30.0, cap=300.0)
             if err.retry_after:
                 delay = max(delay, timedelta(seconds=err.retry_after))
             await self._retry(d, f"file not available: {err}", delay, ctx)
-            return False
-        reason = (
+            return Outcome.FILE_PROBLEM
+        self._no_file[d.alert_id] = (
             "SMSC still reports no file for this task"
             if isinstance(err, SmscNotFoundError)
             else str(err)
         )
-        try:
-            message_id = await self._send_without_file(d, now, reason)
-        except Exception:  # noqa: BLE001 - retried next pass like any other send
-            await self._retry(d, "could not send the alert", backoff(d.attempts), ctx)
-            return False
-        await storage.mark_delivered(
-            self._db, d.delivery_id, self._clock.now(), message_id=message_id
-        )
-        self.delivered += 1
-        return True
+        return await self._deliver_one_unlocked(d, now, ctx)
 
     async def _retry(
         self, d: storage.PendingDelivery, error: str, delay: timedelta, ctx: Mapping[str, object]

@@ -33,15 +33,19 @@ async def enforce_allowlist(update: object, context: Context) -> None:
         await update.callback_query.answer(
             f"This chat ({chat.id}) is not allowed to use this bot.", show_alert=True
         )
-    elif update.message is not None and _is_command(update):
+    elif update.message is not None and _is_command_for_us(update, context.bot.username):
         await update.message.reply_text(text, parse_mode=ParseMode.HTML)
     # Other messages (group chatter the bot can see) are ignored silently.
     raise ApplicationHandlerStop
 
 
-def _is_command(update: Update) -> bool:
+def _is_command_for_us(update: Update, username: str | None) -> bool:
+    """A command, and not one addressed to another bot (`/cmd@otherbot`)."""
     message = update.message
-    return bool(message and message.text and message.text.startswith("/"))
+    if message is None or not message.text or not message.text.startswith("/"):
+        return False
+    _, at, addressee = message.text.split(maxsplit=1)[0].partition("@")
+    return not at or addressee.lower() == (username or "").lower()
 
 
 def access_handler() -> TypeHandler[Update, Context, None]:

@@ -179,7 +179,10 @@ async def open_database(path: Path, *, now: datetime | None = None) -> aiosqlite
             f"SQLite {sqlite3.sqlite_version} is too old: the bot needs "
             f"{'.'.join(map(str, MIN_SQLITE_VERSION))} or newer"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the folder for {path}: {exc.strerror}") from exc
     # isolation_level=None: no implicit BEGINs from the sqlite3 module; `transaction()` is the
     # only place a transaction starts. timeout is the busy timeout during connect.
     conn = aiosqlite.connect(path, isolation_level=None, timeout=5.0)
@@ -231,6 +234,12 @@ async def close_database(conn: aiosqlite.Connection) -> None:
         async with locked(conn):
             await conn.execute("PRAGMA optimize")
     await conn.close()
+
+
+async def check_database(path: Path) -> None:
+    """Open (creating and migrating if needed) and close the database: a start-up check."""
+    conn = await open_database(path)
+    await close_database(conn)
 
 
 async def ping(conn: aiosqlite.Connection) -> None:

@@ -284,3 +284,13 @@ async def test_concurrent_tasks_cost_one_smsc_request(rig: Rig) -> None:
     lists = [r for r in rig.sim.requests if r.params.get("get_list")]
     assert len(lists) <= 2  # one page, plus the empty page that ends paging
     await asyncio.sleep(0)
+
+
+async def test_stranger_group_commands_for_other_bots_are_ignored(rig: Rig) -> None:
+    group = -5550001
+    rig.emu.send_message(group, "/tasks@some_other_bot", chat_type="supergroup", title="Other")
+    text = await rig.reply_text(
+        group, "/tasks@smsc_tasks_bot", chat_type="supergroup", title="Other"
+    )
+    assert "not allowed" in text
+    assert len(rig.emu.calls_to("sendMessage", chat_id=group)) == 1  # only ours was answered

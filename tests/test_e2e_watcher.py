@@ -240,6 +240,7 @@ async def test_file_never_ready_sends_the_alert_without_it(rig: Rig) -> None:
     texts = [c.response["result"]["text"] for c in sends(rig)]
     assert len(texts) == 2
     assert all("not attached" in t and "/get 51" in t for t in texts)
+    assert downloads(rig) == 2  # one try per round, not one per chat
 
 
 async def test_persistent_smsc_problem_is_reported_once_then_recovery(rig: Rig) -> None:
@@ -315,3 +316,32 @@ async def test_scheduled_jobs(tmp_path: Path) -> None:
         assert jobs["smsc-watcher"].trigger.interval.total_seconds() == 45
         assert jobs["outbox-prune"].trigger.interval.total_seconds() == 24 * 3600
         assert rig.services.watching
+
+
+async def test_a_blocked_first_chat_passes_the_upload_on(rig: Rig) -> None:
+    rig.sim.add_task(SimTask(90, "pass it on", TaskStatus.RUNNING, rows=3))
+    await rig.poll()
+    rig.sim.set_status(90, TaskStatus.COMPLETED)
+    await rig.poll()
+    rig.emu.block(TEAM_GROUP)  # the chat that would upload first
+    await rig.deliver()
+    refused = [c for c in rig.emu.calls_to("sendDocument") if c.status == 403]
+    docs = sends(rig, "sendDocument")
+    assert [c.chat_id for c in refused] == [TEAM_GROUP]
+    assert [c.chat_id for c in docs] == [ADMIN_CHAT]
+    assert refused[0].at < docs[0].at
+    assert docs[0].files  # the upload moved on to the next chat, in the same pass
+    assert await storage.count_pending(rig.services.db) == 0
+
+
+async def test_too_large_file_alerts_every_chat_without_downloading_again(rig: Rig) -> None:
+    rig.sim.add_task(SimTask(91, "huge", TaskStatus.RUNNING, rows=2_000))
+    await rig.poll()
+    rig.sim.set_status(91, TaskStatus.COMPLETED)
+    await rig.poll()
+    rig.services.files.upload_limit = 100
+    await rig.deliver()
+    texts = [c.response["result"]["text"] for c in sends(rig)]
+    assert len(texts) == 2
+    assert all("too large for Telegram" in t for t in texts)
+    assert downloads(rig) == 1

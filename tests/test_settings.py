@@ -184,3 +184,24 @@ def test_entry_point_usage(argv: list[str], code: int, tmp_path: Path) -> None:
     )
     assert result.returncode == code
     assert "simulate-smsc" in result.stdout + result.stderr
+
+
+def test_entry_point_reports_an_unusable_database_in_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = {**GOOD, "DATABASE_URL": f"sqlite:///{blocker}/bot.sqlite3", "PYTHONPATH": str(REPO)}
+    env["TELEGRAM_API_URL"] = "http://127.0.0.1:9"  # never reached: the database fails first
+    result = run_bot(env, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("config error: DATABASE_URL: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_entry_point_says_plainly_when_telegram_is_unreachable(tmp_path: Path) -> None:
+    env = {**GOOD, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "PYTHONPATH": str(REPO)}
+    env["TELEGRAM_API_URL"] = "http://127.0.0.1:9"  # nothing listens on the discard port
+    result = run_bot(env, tmp_path)
+    assert result.returncode == 1
+    # PTB logs its own traceback of the failed request above; the last line says what is wrong.
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot reach the Telegram Bot API")
