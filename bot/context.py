@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
+from bot.telegram_limits import SendOptions
+
 if TYPE_CHECKING:
     import aiohttp
     import aiosqlite
@@ -70,10 +72,10 @@ class BotData:
         return self._services is not None
 
 
-class Context(CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], BotData]):
+class Context(CallbackContext[ExtBot[SendOptions], dict[Any, Any], dict[Any, Any], BotData]):
     """`context` in handlers and jobs, with typed `bot_data`."""
 
 
 App: TypeAlias = Application[
-    ExtBot[int], Context, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Context]
+    ExtBot[SendOptions], Context, dict[Any, Any], dict[Any, Any], BotData, JobQueue[Context]
 ]

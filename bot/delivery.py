@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from itertools import groupby
 
 import aiosqlite
-from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.ext import ExtBot
 
 import storage
 from bot.clock import Clock
@@ -35,7 +35,7 @@ from bot.render import (
 )
 from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.smsc.models import Task
-from bot.telegram_limits import retry_after_seconds
+from bot.telegram_limits import BACKGROUND, SendOptions, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Deliverer:
 
     def __init__(
         self,
-        bot: Bot,
+        bot: ExtBot[SendOptions],
         db: aiosqlite.Connection,
         files: TaskFiles,
         clock: Clock,
@@ -295,7 +295,7 @@ class Deliverer:
             )
 
         sent = await self._files.send(
-            self._bot, d.chat_id, task, thread_id=d.thread_id, caption=caption
+            self._bot, d.chat_id, task, thread_id=d.thread_id, caption=caption, background=True
         )
         return sent.message.message_id
 
@@ -307,6 +307,7 @@ class Deliverer:
             message_thread_id=d.thread_id,
             disable_notification=quiet,
             disable_web_page_preview=True,
+            rate_limit_args=BACKGROUND,
         )
         return message.message_id
 

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiosqlite
-from telegram import Bot, Message
+from telegram import Message
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest
+from telegram.ext import ExtBot
 
 import storage
 from bot.smsc.files import safe_filename
 from bot.smsc.models import Task
+from bot.telegram_limits import BACKGROUND, SendOptions
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -134,7 +136,7 @@ def prepare_file(path: Path, filename: str, limit: int, *, count: bool = True) -
 
 @contextlib.asynccontextmanager
 async def chat_action(
-    bot: Bot,
+    bot: ExtBot[SendOptions],
     chat_id: int,
     thread_id: int | None,
     action: str = ChatAction.UPLOAD_DOCUMENT,
@@ -192,14 +194,18 @@ class TaskFiles:
 
     async def send(
         self,
-        bot: Bot,
+        bot: ExtBot[SendOptions],
         chat_id: int,
         task: Task,
         *,
         thread_id: int | None = None,
         caption: CaptionFn | None = None,
+        background: bool = False,
     ) -> SentFile:
-        """Send `task`'s CSV to a chat; raise SmscError, FileTooLargeError or TelegramError."""
+        """Send `task`'s CSV to a chat; raise SmscError, FileTooLargeError or TelegramError.
+
+        `background` (alert fan-out) yields Telegram's rate budget to replies to people.
+        """
         async with self._task_lock(task.id):  # concurrent sends of one task: one download
             cached = await storage.get_cached_file(self._db, task.id)
             if cached is not None:
@@ -212,7 +218,13 @@ class TaskFiles:
                 )
                 try:
                     message = await _send_document(
-                        bot, chat_id, cached.file_id, facts, caption, thread_id=thread_id
+                        bot,
+                        chat_id,
+                        cached.file_id,
+                        facts,
+                        caption,
+                        thread_id=thread_id,
+                        background=background,
                     )
                 except BadRequest as err:
                     if "file" not in str(err).lower():
@@ -222,15 +234,19 @@ class TaskFiles:
                     )
                 else:
                     return SentFile(message, cached.file_id, facts, uploaded=False)
-            return await self._download_and_upload(bot, chat_id, task, thread_id, caption)
+            return await self._download_and_upload(
+                bot, chat_id, task, caption, thread_id=thread_id, background=background
+            )
 
     async def _download_and_upload(
         self,
-        bot: Bot,
+        bot: ExtBot[SendOptions],
         chat_id: int,
         task: Task,
-        thread_id: int | None,
         caption: CaptionFn | None,
+        *,
+        thread_id: int | None,
+        background: bool,
     ) -> SentFile:
         self._dir.mkdir(parents=True, exist_ok=True)
         download = await self._smsc.download(self._dir, task_id=task.id)
@@ -241,7 +257,13 @@ class TaskFiles:
             paths.add(prepared.path)
             facts = prepared.facts
             message = await _send_document(
-                bot, chat_id, prepared.path, facts, caption, thread_id=thread_id
+                bot,
+                chat_id,
+                prepared.path,
+                facts,
+                caption,
+                thread_id=thread_id,
+                background=background,
             )
             document = message.document
             if document is None:
@@ -266,13 +288,14 @@ class TaskFiles:
 
 
 async def _send_document(
-    bot: Bot,
+    bot: ExtBot[SendOptions],
     chat_id: int,
     document: Path | str,
     facts: FileFacts,
     caption: CaptionFn | None,
     *,
     thread_id: int | None,
+    background: bool,
 ) -> Message:
     """Send a file (a path to upload, or a file_id) with its caption."""
     return await bot.send_document(
@@ -284,4 +307,5 @@ async def _send_document(
         message_thread_id=thread_id,
         read_timeout=120,  # an upload of up to 50 MB takes a while
         write_timeout=300,
+        rate_limit_args=BACKGROUND if background else None,
     )

@@ -9,6 +9,10 @@ its own, no earlier than its chat's and group's limits allow: so no second holds
 overall limit, and a chat that must wait (its own limit, or a 429 for it) takes a later slot
 without delaying anyone else. Slots are booked before any await, so concurrent senders can
 never overbook a window.
+
+Alert fan-out is *background* traffic: it never takes every `FOREGROUND_EVERY`-th slot, so a
+reply to a person's command waits a fraction of a second even while a thousand-chat fan-out has
+booked the next half minute.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -36,8 +41,22 @@ LIMITED_PREFIXES = ("send", "copy", "forward", "edit")
 UNLIMITED = frozenset({"sendChatAction"})
 
 
-class TelegramRateLimiter(BaseRateLimiter[int]):
-    """All-limits pacing plus RetryAfter retries; `rate_limit_args` = extra retries for one call."""
+FOREGROUND_EVERY = 6  # 1 slot in 6 (~4.8 a second) is kept for replies to people
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """Per-call `rate_limit_args`: background traffic yields to replies; extra retries."""
+
+    background: bool = False
+    extra_retries: int = 0
+
+
+BACKGROUND = SendOptions(background=True)
+
+
+class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
+    """All-limits pacing plus RetryAfter retries."""
 
     def __init__(
         self,
@@ -54,7 +73,8 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self._chat_interval = chat_interval
         self._max_retries = max_retries
         self._taken: set[int] = set()  # global slot numbers booked
-        self._frontier = 0  # every slot below this (and from now on) is booked
+        # Per kind of traffic: every slot it may use below this (from now on) is booked.
+        self._frontier = {False: 0, True: 0}
         self._paused_until = 0.0  # a RetryAfter not tied to a chat pauses everything
         self._chat_next: dict[int | str, float] = {}
         self._group_sends: dict[int | str, collections.deque[float]] = {}
@@ -71,7 +91,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         """Whether a Bot API method counts against the flood limits."""
         return endpoint.startswith(LIMITED_PREFIXES) and endpoint not in UNLIMITED
 
-    def reserve(self, chat_id: int | str | None) -> float:
+    def reserve(self, chat_id: int | str | None, *, background: bool = False) -> float:
         """Book the earliest slot allowed for a message to `chat_id`; return its time."""
         now = self._clock.monotonic()
         earliest = max(now, self._paused_until)
@@ -84,7 +104,7 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
                     sends.popleft()
                 if len(sends) >= self._group_limit:
                     earliest = max(earliest, sends[-self._group_limit] + 60.0)
-        at = self._book(earliest, now)
+        at = self._book(earliest, now, background=background)
         if chat_id is not None:
             self._chat_next[chat_id] = at + self._chat_interval
             if sends is not None:
@@ -92,16 +112,17 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         self._forget_old(now)
         return at
 
-    def _book(self, earliest: float, now: float) -> float:
-        """Take the first free global slot at or after `earliest`."""
+    def _book(self, earliest: float, now: float, *, background: bool) -> float:
+        """Take the first free global slot at or after `earliest` that this traffic may use."""
         now_slot = math.ceil(now / self._spacing)
-        self._frontier = max(self._frontier, now_slot)
-        slot = max(math.ceil(earliest / self._spacing - 1e-9), self._frontier)
-        while slot in self._taken:
+        frontier = max(self._frontier[background], now_slot)
+        slot = max(math.ceil(earliest / self._spacing - 1e-9), frontier)
+        while slot in self._taken or (background and slot % FOREGROUND_EVERY == 0):
             slot += 1
         self._taken.add(slot)
-        while self._frontier in self._taken:
-            self._frontier += 1
+        while frontier in self._taken or (background and frontier % FOREGROUND_EVERY == 0):
+            frontier += 1
+        self._frontier[background] = frontier
         return slot * self._spacing
 
     def _forget_old(self, now: float) -> None:
@@ -130,16 +151,17 @@ class TelegramRateLimiter(BaseRateLimiter[int]):
         kwargs: dict[str, Any],
         endpoint: str,
         data: dict[str, Any],
-        rate_limit_args: int | None,
+        rate_limit_args: SendOptions | None,
     ) -> JSONResult:
         """Wait for a slot, send, and retry when Telegram says RetryAfter."""
         chat_id = data.get("chat_id")
         limited = self.is_limited(endpoint)
-        retries = self._max_retries + (rate_limit_args or 0)
+        options = rate_limit_args or SendOptions()
+        retries = self._max_retries + options.extra_retries
         attempt = 0
         while True:
             if limited:
-                at = self.reserve(chat_id)
+                at = self.reserve(chat_id, background=options.background)
                 wait = at - self._clock.monotonic()
                 if wait > 0:
                     await self._clock.sleep(wait)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -345,3 +346,37 @@ async def test_too_large_file_alerts_every_chat_without_downloading_again(rig: R
     assert len(texts) == 2
     assert all("too large for Telegram" in t for t in texts)
     assert downloads(rig) == 1
+
+
+async def test_a_reply_during_a_fan_out_is_not_kept_waiting(tmp_path: Path) -> None:
+    chats = [20_000 + i for i in range(90)]  # about three seconds of alerts
+    allowed = ",".join(map(str, [ADMIN_CHAT, *chats]))
+    async with running_rig(
+        tmp_path, options={"run_delivery": False}, allowed_chat_ids=allowed
+    ) as rig:
+        await subscribe(rig, *chats)
+        rig.sim.add_task(SimTask(95, "busy", TaskStatus.RUNNING))
+        await rig.poll()
+        rig.sim.set_status(95, TaskStatus.FAILED)
+        await rig.poll()
+        rig.clock.autoadvance = False  # real pacing now: the test steps the clock itself
+
+        async def step_until(condition: Callable[[], bool]) -> None:
+            for _ in range(2000):
+                if condition():
+                    return
+                rig.clock.advance(0.05)
+                await asyncio.sleep(0.005)
+            raise AssertionError("condition never held")
+
+        fan_out = asyncio.ensure_future(rig.deliver())
+        await step_until(lambda: len(sends(rig)) >= 5)
+        start = rig.clock.monotonic()
+        rig.emu.send_message(ADMIN_CHAT, "/help")
+        await step_until(lambda: bool(rig.emu.calls_to("sendMessage", chat_id=ADMIN_CHAT)))
+        waited = rig.clock.monotonic() - start
+        # At most one reserved slot away (6/29 s), not behind the alerts already booked
+        # (the 16 deliveries in flight alone would hold it about 0.6 s).
+        assert waited <= 0.3
+        await step_until(fan_out.done)
+        assert len(sends(rig)) == len(chats) + 1

@@ -85,3 +85,15 @@ def test_hold_pauses_a_chat_or_everything() -> None:
 )
 def test_which_methods_are_limited(method: str, limited: bool) -> None:
     assert TelegramRateLimiter.is_limited(method) is limited
+
+
+def test_replies_are_not_queued_behind_a_fan_out() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+    fan_out = [limiter.reserve(10_000 + i, background=True) for i in range(1000)]
+    assert fan_out[-1] - clock.monotonic() > 30  # half a minute of alerts booked ahead
+    reply = limiter.reserve(42)
+    assert reply - clock.monotonic() < 0.25
+    assert max_in_window([*fan_out, reply], 1.0) <= 30  # and together within the limit
+    more = [limiter.reserve(43 + i) for i in range(4)]
+    assert max(more) - clock.monotonic() < 1.1  # about five replies a second stay free
