@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -13,6 +14,20 @@ from typing import Any, TextIO
 CONTEXT_FIELDS = ("event", "task_id", "chat_id", "thread_id", "alert_id", "method", "code")
 _STD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 REDACTED = "[redacted]"
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def event_of(record: logging.LogRecord) -> str:
+    """The record's `event`, or one derived from its message template (stable across values).
+
+    "SMSC poll failed: %s" becomes "smsc_poll_failed", so every line can be grouped by event
+    even when the call site (or a library) gave none.
+    """
+    explicit = getattr(record, "event", None)
+    if explicit:
+        return str(explicit)
+    template = str(record.msg).split("%", 1)[0].split(":", 1)[0]
+    return _NON_WORD.sub("_", template.lower()).strip("_")[:48] or "log"
 
 
 class RedactingFormatter(logging.Formatter):
@@ -36,6 +51,7 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Format with the context fields appended as key=value."""
+        record.event = event_of(record)
         pairs = [f"{k}={getattr(record, k)}" for k in CONTEXT_FIELDS if hasattr(record, k)]
         record.context = (" [" + " ".join(pairs) + "]") if pairs else ""
         return self.redact(super().format(record))
@@ -50,6 +66,7 @@ class JsonFormatter(RedactingFormatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
+            "event": event_of(record),
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():

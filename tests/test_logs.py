@@ -42,9 +42,12 @@ def test_secrets_are_redacted_everywhere(fmt: str) -> None:
         lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         assert lines[1]["chat_id"] == 5
         assert lines[1]["task_id"] == 7
+        assert lines[0]["event"] == "calling_https"  # derived from the template
+        assert lines[1]["event"] == "login_with"
         assert "exc" in lines[2]
     else:
         assert "chat_id=5" in out
+        assert "event=login_with" in out
 
 
 @pytest.mark.usefixtures("restore_logging")
