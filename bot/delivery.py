@@ -184,38 +184,29 @@ class Deliverer:
         """Send one delivery and record the outcome."""
         ctx = {"alert_id": d.alert_id, "chat_id": d.chat_id, "task_id": d.task_id}
         async with self._slots:
-            now = self._clock.now()
-            try:
-                message_id = await self._send(d, now)
-            except TelegramError as err:
-                self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
-                await self._telegram_failure(d, err, now, ctx)
-                return Outcome.CHAT_PROBLEM
-            except SmscError as err:
-                return await self._file_problem(d, err, now, ctx)
-            except FileTooLargeError as err:
-                self._no_file[d.alert_id] = (
-                    f"it is {format_size(err.size)}, too large for Telegram even zipped "
-                    f"({format_size(err.compressed_size)})"
-                )
-                return await self._deliver_one_unlocked(d, now, ctx)
-            except Exception as err:
-                log.exception("unexpected delivery failure", extra=ctx)
-                delay = backoff(d.attempts, base=60.0)
-                await self._retry(d, f"unexpected: {type(err).__name__}", delay, ctx)
-                return Outcome.CHAT_PROBLEM
-            await self._delivered(d, message_id, ctx)
-            return Outcome.DELIVERED
+            return await self._attempt(d, self._clock.now(), ctx)
 
-    async def _deliver_one_unlocked(
+    async def _attempt(
         self, d: storage.PendingDelivery, now: datetime, ctx: Mapping[str, object]
     ) -> Outcome:
-        """Send (again) now that `_no_file` says how: the alert without its file."""
         try:
             message_id = await self._send(d, now)
         except TelegramError as err:
             self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
             await self._telegram_failure(d, err, now, ctx)
+            return Outcome.CHAT_PROBLEM
+        except SmscError as err:
+            return await self._file_problem(d, err, now, ctx)
+        except FileTooLargeError as err:
+            self._no_file[d.alert_id] = (
+                f"it is {format_size(err.size)}, too large for Telegram even zipped "
+                f"({format_size(err.compressed_size)})"
+            )
+            return await self._attempt(d, now, ctx)  # once more: as text, without the file
+        except Exception as err:
+            log.exception("unexpected delivery failure", extra=ctx)
+            delay = backoff(d.attempts, base=60.0)
+            await self._retry(d, f"unexpected: {type(err).__name__}", delay, ctx)
             return Outcome.CHAT_PROBLEM
         await self._delivered(d, message_id, ctx)
         return Outcome.DELIVERED
@@ -236,8 +227,8 @@ class Deliverer:
         err: TelegramError,
         now: datetime,
         ctx: Mapping[str, object],
-    ) -> bool:
-        """Act on what Telegram said about this delivery; returns False (not delivered)."""
+    ) -> None:
+        """Act on what Telegram said about this delivery (it was not delivered)."""
         text = str(err).lower()
         if isinstance(err, ChatMigrated):
             await storage.migrate_chat(self._db, d.chat_id, err.new_chat_id, now=now)
@@ -266,7 +257,6 @@ class Deliverer:
             await self._retry(d, f"Telegram refused: {err}", backoff(d.attempts, base=60.0), ctx)
         else:  # NetworkError, TimedOut, Telegram's 5xx: an outage; wait it out
             await self._retry(d, f"Telegram unreachable: {err}", backoff(d.attempts), ctx)
-        return False
 
     async def _send(self, d: storage.PendingDelivery, now: datetime) -> int:
         payload = d.payload
@@ -326,7 +316,7 @@ class Deliverer:
             if isinstance(err, SmscNotFoundError)
             else str(err)
         )
-        return await self._deliver_one_unlocked(d, now, ctx)
+        return await self._attempt(d, now, ctx)  # once more: as text, without the file
 
     async def _retry(
         self, d: storage.PendingDelivery, error: str, delay: timedelta, ctx: Mapping[str, object]
