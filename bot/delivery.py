@@ -113,7 +113,13 @@ class Deliverer:
         if self._wake.is_set() or self._stopping:
             return
         waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self._clock.sleep(delay.total_seconds())) if delay else None
+        if delay is not None and delay <= timedelta(0):
+            return  # something is due already
+        sleeper = (
+            asyncio.ensure_future(self._clock.sleep(delay.total_seconds()))
+            if delay is not None
+            else None
+        )
         pending = {waiter} | ({sleeper} if sleeper else set())
         try:
             await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

@@ -380,3 +380,25 @@ async def test_a_reply_during_a_fan_out_is_not_kept_waiting(tmp_path: Path) -> N
         assert waited <= 0.3
         await step_until(fan_out.done)
         assert len(sends(rig)) == len(chats) + 1
+
+
+async def test_delivery_loop_retries_on_its_own_when_a_retry_falls_due(tmp_path: Path) -> None:
+    async with running_rig(tmp_path) as rig:
+        await subscribe(rig, ADMIN_CHAT)
+        rig.sim.add_task(SimTask(61, "retry me", TaskStatus.RUNNING))
+        await rig.poll()
+        rig.sim.set_status(61, TaskStatus.FAILED)
+        rig.emu.fail("sendMessage", ApiFailure.server_error(502), count=1)
+        await rig.poll()  # wakes the loop; nothing else drives it
+        calls = await rig.emu.wait_for("sendMessage", ok=True)
+        assert "#61" in calls[0].response["result"]["text"]
+        assert len(rig.emu.calls_to("sendMessage")) == 2  # the failure, then the retry
+
+
+async def test_delivery_wait_returns_at_once_when_something_is_due_now() -> None:
+    from bot.clock import FakeClock
+    from bot.delivery import Deliverer
+
+    deliverer = Deliverer(None, None, None, FakeClock())  # type: ignore[arg-type]
+    await asyncio.wait_for(deliverer._wait(timedelta(0)), 1)
+    await asyncio.wait_for(deliverer._wait(timedelta(seconds=-3)), 1)
