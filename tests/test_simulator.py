@@ -821,3 +821,18 @@ async def test_cli_serves_and_stops_on_sigterm() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_request_log_can_be_bounded_for_long_runs() -> None:
+    """The CLI demo may run for days: its request log keeps only the newest records."""
+    from bot.clock import FakeClock
+    from bot.smsc.simulator import SimulatorState
+
+    state = SimulatorState(FakeClock())
+    state.keep_requests = 10
+    indices = [state.record_arrival("POST", {}, {"n": str(i)}, {"n": str(i)}) for i in range(25)]
+    assert len(state.requests) <= 10
+    assert state.requests[-1].params == {"n": "24"}
+    state.record_answer(indices[-1], 9)
+    assert state.requests[-1].response_error == 9
+    state.record_answer(indices[0], 9)  # long forgotten: ignored, not an error

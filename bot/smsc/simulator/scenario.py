@@ -43,6 +43,7 @@ def demo_state(
 ) -> SimulatorState:
     """Build the demo account the CLI serves: 8 tasks and a new export every 3 minutes."""
     state = SimulatorState(clock, login=login, password=password, apikey=apikey)
+    state.keep_requests = 10_000  # a demo may run for days: keep memory bounded
     now = clock.now()
 
     def ago(**delta: float) -> str:

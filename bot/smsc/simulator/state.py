@@ -157,6 +157,9 @@ class SimulatorState:
         self.status_as: StatusAs = status_as
         self.tasks: dict[int, SimTask] = {}
         self.requests: list[RequestRecord] = []
+        # None keeps every record (tests read them all); the long-running CLI demo sets a cap.
+        self.keep_requests: int | None = None
+        self._forgotten = 0  # records dropped from the front of `requests`
         self.failed_logins: list[FailedLogin] = []
         self.blocked_until: dict[str, float] = {}  # ip -> monotonic time the block ends
         self.max_concurrent_seen = 0
@@ -271,12 +274,18 @@ class SimulatorState:
     ) -> int:
         """Append a record for a request just received and return its index."""
         rec = RequestRecord(method, query, form, params, self.clock.monotonic(), None)
+        if self.keep_requests is not None and len(self.requests) >= self.keep_requests:
+            drop = max(1, len(self.requests) // 2)
+            del self.requests[:drop]
+            self._forgotten += drop
         self.requests.append(rec)
-        return len(self.requests) - 1
+        return self._forgotten + len(self.requests) - 1
 
     def record_answer(self, index: int, error: int | None) -> None:
         """Note which SMSC error code the request at `index` was answered with."""
-        self.requests[index] = replace(self.requests[index], response_error=error)
+        position = index - self._forgotten
+        if position >= 0:  # else the record was already dropped under `keep_requests`
+            self.requests[position] = replace(self.requests[position], response_error=error)
 
     def upstream_count(self, **params: str | int) -> int:
         """Count recorded requests whose params include all these items (values compared as str)."""
@@ -332,6 +341,8 @@ class SimulatorState:
             return False
         if not ok:
             now = self.clock.monotonic()
+            # Only the last 30 minutes matter for the rule; older failures are forgotten.
+            self.failed_logins = [f for f in self.failed_logins if now - f.at < FAILED_LOGIN_WINDOW]
             self.failed_logins.append(FailedLogin(ip, login, now))
             recent = sum(
                 1 for f in self.failed_logins if f.ip == ip and now - f.at < FAILED_LOGIN_WINDOW
