@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 
 from telegram import Update
 
@@ -18,12 +17,12 @@ from handlers.common import reply
 async def status_command(update: Update, context: Context) -> None:
     """Report how the bot and its SMSC connection are doing."""
     services = context.bot_data.services
-    stats: Any = services.smsc.stats
+    stats = services.smsc.stats
     last_poll_raw = await storage.get_state(services.db, LAST_POLL_KEY)
     error = stats.last_error
     info = StatusInfo(
         version=__version__,
-        uptime=services.clock.now() - services.started_at,
+        uptime=timedelta(seconds=services.clock.monotonic() - services.started_mono),
         now=services.clock.now(),
         last_success=stats.last_success_at,
         last_error=str(error) if error is not None else None,
