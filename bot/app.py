@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ from bot.documents import TaskFiles
 from bot.metrics import Metrics
 from bot.render import COMMANDS
 from bot.settings import Settings
+from bot.shutdown import GracefulStop, Inflight, TrackedUpdateProcessor
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
 from bot.watcher import Watcher
@@ -65,6 +67,8 @@ class RuntimeOptions:
     serve_http: bool = True  # health/readiness/metrics (and the webhook) on settings.port
     http_host: str = "0.0.0.0"  # noqa: S104 - a container's server listens on all interfaces
     http_port: int | None = None  # None: settings.port; tests use 0
+    handle_signals: bool = False  # polling mode: SIGTERM/SIGINT start a bounded graceful stop
+    shutdown_grace: float = 8.0  # seconds work in flight may take after the signal (<10 s)
 
 
 class Runtime:
@@ -75,6 +79,11 @@ class Runtime:
         self.clock = clock
         self.options = options
         self._delivery: asyncio.Task[None] | None = None
+        self._services: Services | None = None
+        self.inflight = Inflight()
+        self.graceful = GracefulStop(
+            self.inflight, options.shutdown_grace, on_cancel=self._cut_off_delivery
+        )
 
     async def start(self, app: App) -> None:
         """Open the HTTP session and the database, wire the services, start the watcher."""
@@ -125,6 +134,7 @@ class Runtime:
             started_mono=self.clock.monotonic(),
         )
         app.bot_data.services = services
+        self._services = services
         if self.options.serve_http:
             await self._start_web(app, services)
         await self._register_commands(app)
@@ -134,6 +144,8 @@ class Runtime:
             self._delivery = asyncio.get_running_loop().create_task(
                 deliverer.run(), name="alert-delivery"
             )
+        if self.options.handle_signals:
+            self.graceful.install(then=lambda: self.request_stop(app.stop_running))
         if self.options.schedule_watcher and app.job_queue is not None:
             app.job_queue.run_repeating(
                 _poll_job, interval=settings.poll_interval, first=FIRST_POLL_DELAY, name=WATCHER_JOB
@@ -170,8 +182,19 @@ class Runtime:
         except TelegramError as err:  # the menu is a convenience; the bot works without it
             log.warning("could not register the command menu: %s", err)
 
+    def request_stop(self, then: Callable[[], None]) -> None:
+        """Begin a bounded graceful stop: no new deliveries; `then` stops the application."""
+        if self._services is not None:
+            self._services.deliverer.request_stop()
+        self.graceful.request(then)
+
+    def _cut_off_delivery(self) -> None:
+        if self._services is not None:
+            self._services.deliverer.cancel_pass()
+
     async def stop(self, app: App) -> None:
         """Finish in-flight deliveries (bounded), then close what start() opened; idempotent."""
+        await self.graceful.close()
         if not app.bot_data.running:
             return
         services = app.bot_data.services
@@ -181,21 +204,27 @@ class Runtime:
                     job.schedule_removal()
         if services.web is not None:
             await services.web.stop()
-        await services.deliverer.stop(grace=self.options.delivery_grace)
+        # After a signal the grace period has been running since; otherwise give it now.
+        grace = 0.5 if self.graceful.requested else self.options.delivery_grace
+        await services.deliverer.stop(grace=grace)
         if self._delivery is not None:
             self._delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._delivery
             self._delivery = None
         app.bot_data.services = None
+        self._services = None
+        if self.options.handle_signals:
+            self.graceful.uninstall()
         await services.http.close()
         await storage.close_database(services.db)
         log.info("bot stopped", extra={"event": "stopped"})
 
 
 async def _poll_job(context: Context) -> None:
-    """The JobQueue's watcher tick."""
-    await context.bot_data.services.watcher.poll()
+    """The JobQueue's watcher tick (tracked: a stop may cut a slow poll short)."""
+    with context.bot_data.runtime.inflight.tracking():
+        await context.bot_data.services.watcher.poll()
 
 
 async def _prune_job(context: Context) -> None:
@@ -250,7 +279,9 @@ def build_application(
         .base_file_url(f"{api}/file/bot")
         .context_types(context_types)
         .job_queue(JobQueue[Context]())
-        .concurrent_updates(64)  # a slow /get never holds up another chat's /tasks
+        # Concurrent: a slow /get never holds up another chat's /tasks; tracked: a stop can
+        # cut a handler short instead of waiting for it.
+        .concurrent_updates(TrackedUpdateProcessor(64, runtime.inflight))
         .rate_limiter(TelegramRateLimiter(clock))
         .connect_timeout(10)
         .read_timeout(30)

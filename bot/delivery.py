@@ -128,6 +128,16 @@ class Deliverer:
                 fut.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
+    def request_stop(self) -> None:
+        """Start no new pass; the one in flight goes on until stop() or cancel_pass()."""
+        self._stopping = True
+        self._wake.set()
+
+    def cancel_pass(self) -> None:
+        """Cut the pass in flight short (its unmarked deliveries go out after a restart)."""
+        if self._pass is not None and not self._pass.done():
+            self._pass.cancel()
+
     async def stop(self, grace: float = 10.0) -> None:
         """Let the pass in flight finish (bounded), then stop."""
         self._stopping = True

@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from telegram import Update
 
-from bot.app import build_application, start_application, stop_application
+from bot.app import RuntimeOptions, build_application, start_application, stop_application
 from bot.context import App
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_polling(settings: Settings) -> None:
     """Long polling in the foreground until SIGTERM/SIGINT (deletes any webhook first)."""
-    app = build_application(settings)
+    app = build_application(settings, options=RuntimeOptions(handle_signals=True))
     app.run_polling(
         allowed_updates=ALLOWED_UPDATES,
-        stop_signals=STOP_SIGNALS,
+        stop_signals=None,  # ours: a bounded graceful stop (bot.shutdown)
         drop_pending_updates=False,
     )
 
@@ -37,10 +35,9 @@ def run_polling(settings: Settings) -> None:
 async def run_webhook(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Serve the webhook until SIGTERM/SIGINT (or `stop` is set)."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop.set)
     app: App = build_application(settings)
+    runtime = app.bot_data.runtime
+    runtime.graceful.install(then=lambda: runtime.request_stop(stop.set))
     try:
         await start_application(app)
         try:
@@ -50,8 +47,7 @@ async def run_webhook(settings: Settings, stop: asyncio.Event | None = None) -> 
         finally:
             await stop_application(app)
     finally:
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
+        runtime.graceful.uninstall()
 
 
 async def set_webhook(app: App, settings: Settings) -> None:

@@ -212,3 +212,39 @@ async def test_entry_point_runs_answers_and_stops_on_sigterm(tmp_path: Path) -> 
         assert TOKEN not in log
         assert PASSWORD not in log
         assert "Traceback" not in log
+
+
+async def test_sigterm_during_a_hung_upload_still_exits_within_10_s(tmp_path: Path) -> None:
+    """PTB's stop waits for running handlers; ours cuts them off after the grace period."""
+    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
+    sim.add_task(SimTask(5, "stuck upload", TaskStatus.COMPLETED, rows=50))
+    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
+        env = bot_env(emu.url, sim_url, tmp_path / "bot.sqlite3", ALLOWED_CHAT_IDS=str(ADMIN_CHAT))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
+            emu.fail("sendDocument", ApiFailure.timeout(), count=1)
+            emu.send_message(ADMIN_CHAT, "/get 5")
+            await emu.wait_for("sendDocument", timeout=20)  # held: the upload never finishes
+            started = asyncio.get_running_loop().time()
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 10)
+            elapsed = asyncio.get_running_loop().time() - started
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        _, stderr = await proc.communicate()
+        log = stderr.decode()
+        assert code == 0, log
+        assert elapsed < 10
+        assert "cancelled 1 tasks still running" in log
+        assert "bot stopped" in log
