@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 EXIT_CONFIG = 2
 _USAGE = """usage: python -m bot                 run the bot (settings from the environment, .env)
@@ -30,8 +34,15 @@ def config_errors(err: ValidationError) -> list[str]:
     return lines
 
 
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    """A stop signal before anything was started: nothing to clean up, just leave."""
+    raise SystemExit(0)
+
+
 def run_bot() -> int:
     """Load settings, then run the bot until SIGTERM/SIGINT."""
+    from pydantic import ValidationError
+
     # PTB 22 hands out time periods as timedelta with this set, and warns on every 429 without.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     from bot.settings import Settings
@@ -76,6 +87,10 @@ def run_bot() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch the subcommand."""
+    # Until the bot installs its own handlers, a stop signal means a quiet exit 0 (the
+    # interpreter's defaults would die by the signal, or print a KeyboardInterrupt trace).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_now)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         return run_bot()

@@ -16,6 +16,7 @@ from telegram import Update
 from bot.app import RuntimeOptions, build_application, start_application, stop_application
 from bot.context import App
 from bot.settings import Settings
+from bot.shutdown import STOP_SIGNALS
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,9 @@ def run_polling(settings: Settings) -> None:
     app = build_application(settings, options=RuntimeOptions(handle_signals=True))
     app.run_polling(
         allowed_updates=ALLOWED_UPDATES,
-        stop_signals=None,  # ours: a bounded graceful stop (bot.shutdown)
+        # PTB's handlers cover start-up; the start hook replaces them with ours (a bounded
+        # graceful stop, bot.shutdown) once there is something to stop gracefully.
+        stop_signals=STOP_SIGNALS,
         drop_pending_updates=False,
     )
 
