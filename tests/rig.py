@@ -6,9 +6,11 @@ the simulator and the emulator's flood checks, so windows and backoffs pass with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,8 @@ from bot.clock import Clock, FakeClock
 from bot.context import App, Services
 from bot.settings import Settings
 from bot.smsc.client import SmscClientConfig
-from bot.smsc.simulator import SimulatorState, create_app
+from bot.smsc.models import TaskStatus
+from bot.smsc.simulator import SimTask, SimulatorState, create_app
 from tests.tg_emulator import Call, TelegramEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,6 +73,28 @@ def bot_env(emu_url: str, sim_url: str, db_path: Path, **extra: str) -> dict[str
     }
 
 
+@contextlib.asynccontextmanager
+async def bot_process(
+    env: dict[str, str], cwd: Path, *, capture_stderr: bool = True
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run `python -m bot` as an operator would; kill it on the way out if it still runs."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE if capture_stderr else asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 @dataclass
 class Rig:
     """A running bot with its two fake peers."""
@@ -112,6 +137,13 @@ class Rig:
         """Run one watcher poll after SMSC's windows and our list cache have passed."""
         self.clock.advance(61)
         return await self.services.watcher.poll()
+
+    async def finish_task(self, task: SimTask, status: TaskStatus) -> Any:
+        """Show SMSC `task` to the watcher, then move it to `status`; return the second diff."""
+        self.sim.add_task(task)
+        await self.poll()
+        self.sim.set_status(task.id, status)
+        return await self.poll()
 
     async def deliver(self) -> int:
         """Run one delivery pass (tests that drive delivery by hand)."""

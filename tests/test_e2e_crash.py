@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import storage
 from bot.clock import FakeClock
 from bot.smsc.simulator import SimulatorState, create_app
-from tests.rig import LOGIN, PASSWORD, TOKEN, bot_env, free_port, serve
+from tests.rig import LOGIN, PASSWORD, TOKEN, bot_env, bot_process, free_port, serve
 from tests.smsc_support import until
 from tests.tg_emulator import ApiFailure, TelegramEmulator
 
@@ -55,18 +54,6 @@ def delivered(db_path: Path) -> int:
         )
 
 
-async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        env=env,
-        cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
 async def test_kill_9_mid_fan_out_then_restart(tmp_path: Path) -> None:
     db_path = tmp_path / "bot.sqlite3"
     await seed(db_path)
@@ -74,21 +61,16 @@ async def test_kill_9_mid_fan_out_then_restart(tmp_path: Path) -> None:
     async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
         env = bot_env(emu.url, sim_url, db_path, ALLOWED_CHAT_IDS=",".join(map(str, CHATS)))
         emu.fail("sendMessage", ApiFailure.timeout(), count=1, chat_id=HELD)
-        proc = await start_bot({**env, "PORT": str(free_port())}, tmp_path)
-        try:
+        first = {**env, "PORT": str(free_port())}
+        async with bot_process(first, tmp_path, capture_stderr=False) as proc:
             await emu.wait_for("sendMessage", chat_id=HELD, timeout=20)  # in flight, never answered
             await until(lambda: delivered(db_path) == len(CHATS) - 1, within=20)
             proc.send_signal(signal.SIGKILL)
             assert await proc.wait() == -signal.SIGKILL
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
         emu.release_held()
-        proc = await start_bot({**env, "PORT": str(free_port())}, tmp_path)
-        try:
+        second = {**env, "PORT": str(free_port())}
+        async with bot_process(second, tmp_path, capture_stderr=False) as proc:
             await until(lambda: delivered(db_path) == len(CHATS), within=20)
-        finally:
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 10) == 0
         per_chat = {chat: len(emu.calls_to("sendMessage", chat_id=chat, ok=True)) for chat in CHATS}

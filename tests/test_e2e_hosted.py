@@ -6,7 +6,6 @@ import asyncio
 import logging
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tests.rig import (
     TOKEN,
     Rig,
     bot_env,
+    bot_process,
     free_port,
     make_settings,
     running_rig,
@@ -101,10 +101,7 @@ async def test_sigterm_path_during_fan_out_loses_no_alert(tmp_path: Path) -> Non
         for chat in chats:
             await storage.subscribe(rig.services.db, chat, None, rig.clock.now())
         rig.emu.fail("sendMessage", ApiFailure.timeout(), count=1, chat_id=chats[3])
-        rig.sim.add_task(SimTask(9, "fan", TaskStatus.RUNNING))
-        await rig.poll()
-        rig.sim.set_status(9, TaskStatus.FAILED)
-        await rig.poll()
+        await rig.finish_task(SimTask(9, "fan", TaskStatus.RUNNING), TaskStatus.FAILED)
         await rig.emu.wait_for("sendMessage", count=len(chats))  # one of them hangs
         await rig.stop()  # what SIGTERM does: bounded wait, then close everything
         rig.emu.release_held()
@@ -185,26 +182,13 @@ async def test_entry_point_runs_answers_and_stops_on_sigterm(tmp_path: Path) -> 
     sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
     async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
         env = bot_env(emu.url, sim_url, tmp_path / "bot.sqlite3", LOG_LEVEL="DEBUG")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
+        async with bot_process(env, tmp_path) as proc:
             await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
             emu.send_message(ADMIN_CHAT, "/start")
             reply = await emu.wait_for("sendMessage", timeout=10)
             assert "not allowed" in reply[0].params["text"]  # ALLOWED_CHAT_IDS empty: nobody
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), 10)  # the run contract: within 10 s
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
         _, stderr = await proc.communicate()
         log = stderr.decode()
         assert code == 0, log
@@ -220,16 +204,7 @@ async def test_sigterm_during_a_hung_upload_still_exits_within_10_s(tmp_path: Pa
     sim.add_task(SimTask(5, "stuck upload", TaskStatus.COMPLETED, rows=50))
     async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
         env = bot_env(emu.url, sim_url, tmp_path / "bot.sqlite3", ALLOWED_CHAT_IDS=str(ADMIN_CHAT))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            env=env,
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
+        async with bot_process(env, tmp_path) as proc:
             await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
             emu.fail("sendDocument", ApiFailure.timeout(), count=1)
             emu.send_message(ADMIN_CHAT, "/get 5")
@@ -238,10 +213,6 @@ async def test_sigterm_during_a_hung_upload_still_exits_within_10_s(tmp_path: Pa
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), 10)
             elapsed = asyncio.get_running_loop().time() - started
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
         _, stderr = await proc.communicate()
         log = stderr.decode()
         assert code == 0, log

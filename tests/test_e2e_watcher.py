@@ -76,10 +76,9 @@ async def test_completion_uploads_once_and_resends_by_file_id(rig: Rig) -> None:
 
 
 async def test_failure_alert_escapes_the_name(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(11, HOSTILE, TaskStatus.RUNNING, created="25.11.2026 11:00:00"))
-    await rig.poll()
-    rig.sim.set_status(11, TaskStatus.FAILED)
-    await rig.poll()
+    await rig.finish_task(
+        SimTask(11, HOSTILE, TaskStatus.RUNNING, created="25.11.2026 11:00:00"), TaskStatus.FAILED
+    )
     await rig.deliver()
     texts = [c.response["result"]["text"] for c in sends(rig)]
     assert len(texts) == 2
@@ -111,10 +110,7 @@ async def test_a_task_first_seen_later_already_finished_alerts(rig: Rig) -> None
 
 
 async def test_canceled_is_a_quiet_notice(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(30, "stop me", TaskStatus.PENDING))
-    await rig.poll()
-    rig.sim.set_status(30, TaskStatus.CANCELED)
-    await rig.poll()
+    await rig.finish_task(SimTask(30, "stop me", TaskStatus.PENDING), TaskStatus.CANCELED)
     await rig.deliver()
     calls = sends(rig)
     assert len(calls) == 2
@@ -132,10 +128,7 @@ async def test_canceled_notices_can_be_switched_off(tmp_path: Path) -> None:
 
 
 async def test_restart_in_the_middle_of_delivery_loses_and_repeats_nothing(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(40, "mid-flight", TaskStatus.RUNNING))
-    await rig.poll()
-    rig.sim.set_status(40, TaskStatus.FAILED)
-    await rig.poll()
+    await rig.finish_task(SimTask(40, "mid-flight", TaskStatus.RUNNING), TaskStatus.FAILED)
     rig.emu.fail("sendMessage", ApiFailure.server_error(502), count=1, chat_id=TEAM_GROUP)
     await rig.deliver()  # ADMIN delivered, TEAM failed and waits for a retry
     assert [c.chat_id for c in sends(rig)] == [ADMIN_CHAT]
@@ -149,10 +142,7 @@ async def test_restart_in_the_middle_of_delivery_loses_and_repeats_nothing(rig: 
 
 
 async def test_telegram_outage_then_everything_arrives_once(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(41, "outage", TaskStatus.RUNNING))
-    await rig.poll()
-    rig.sim.set_status(41, TaskStatus.FAILED)
-    await rig.poll()
+    await rig.finish_task(SimTask(41, "outage", TaskStatus.RUNNING), TaskStatus.FAILED)
     rig.emu.fail("sendMessage", ApiFailure.server_error(502), count=6)
     for _ in range(4):
         await rig.deliver()
@@ -162,10 +152,7 @@ async def test_telegram_outage_then_everything_arrives_once(rig: Rig) -> None:
 
 
 async def test_retry_after_is_honoured(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(42, "flood", TaskStatus.RUNNING))
-    await rig.poll()
-    rig.sim.set_status(42, TaskStatus.FAILED)
-    await rig.poll()
+    await rig.finish_task(SimTask(42, "flood", TaskStatus.RUNNING), TaskStatus.FAILED)
     rig.emu.fail("sendMessage", ApiFailure.retry_after(7), count=1, chat_id=ADMIN_CHAT)
     before = rig.clock.monotonic()
     await rig.deliver()
@@ -177,10 +164,7 @@ async def test_retry_after_is_honoured(rig: Rig) -> None:
 
 
 async def test_blocked_chat_is_unsubscribed_others_unaffected(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(43, "blocked", TaskStatus.RUNNING))
-    await rig.poll()
-    rig.sim.set_status(43, TaskStatus.FAILED)
-    await rig.poll()
+    await rig.finish_task(SimTask(43, "blocked", TaskStatus.RUNNING), TaskStatus.FAILED)
     rig.emu.block(ADMIN_CHAT)
     await rig.deliver()
     assert [c.chat_id for c in sends(rig)] == [TEAM_GROUP]
@@ -190,10 +174,7 @@ async def test_blocked_chat_is_unsubscribed_others_unaffected(rig: Rig) -> None:
 
 
 async def test_deleted_chat_is_unsubscribed(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(44, "gone", TaskStatus.RUNNING))
-    await rig.poll()
-    rig.sim.set_status(44, TaskStatus.FAILED)
-    await rig.poll()
+    await rig.finish_task(SimTask(44, "gone", TaskStatus.RUNNING), TaskStatus.FAILED)
     rig.emu.fail("sendMessage", ApiFailure.chat_not_found(), count=1, chat_id=TEAM_GROUP)
     await rig.deliver()
     assert [s.chat_id for s in await storage.list_subscriptions(rig.services.db)] == [ADMIN_CHAT]
@@ -201,10 +182,7 @@ async def test_deleted_chat_is_unsubscribed(rig: Rig) -> None:
 
 async def test_group_migrated_to_supergroup_follows(rig: Rig) -> None:
     new_id = -1001234567890
-    rig.sim.add_task(SimTask(45, "migrate", TaskStatus.RUNNING))
-    await rig.poll()
-    rig.sim.set_status(45, TaskStatus.FAILED)
-    await rig.poll()
+    await rig.finish_task(SimTask(45, "migrate", TaskStatus.RUNNING), TaskStatus.FAILED)
     rig.emu.migrate_chat(TEAM_GROUP, new_id)
     await rig.deliver()
     await rig.deliver()
@@ -214,10 +192,9 @@ async def test_group_migrated_to_supergroup_follows(rig: Rig) -> None:
 
 
 async def test_file_not_ready_is_retried_then_attached(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(50, "slow file", TaskStatus.RUNNING, rows=10))
-    await rig.poll()
-    rig.sim.set_status(50, TaskStatus.COMPLETED)
-    await rig.poll()
+    await rig.finish_task(
+        SimTask(50, "slow file", TaskStatus.RUNNING, rows=10), TaskStatus.COMPLETED
+    )
     rig.sim.inject(Fault("error", code=5), count=2)
     await rig.deliver()
     assert sends(rig, "sendDocument") == []
@@ -230,10 +207,7 @@ async def test_file_not_ready_is_retried_then_attached(rig: Rig) -> None:
 
 
 async def test_file_never_ready_sends_the_alert_without_it(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(51, "no file", TaskStatus.RUNNING))
-    await rig.poll()
-    rig.sim.set_status(51, TaskStatus.COMPLETED)
-    await rig.poll()
+    await rig.finish_task(SimTask(51, "no file", TaskStatus.RUNNING), TaskStatus.COMPLETED)
     rig.sim.inject(Fault("error", code=5), count=1000)
     await rig.deliver()
     rig.clock.advance(timedelta(minutes=31).total_seconds())
@@ -266,10 +240,7 @@ async def test_persistent_smsc_problem_is_reported_once_then_recovery(rig: Rig) 
 async def test_delivery_loop_sends_on_its_own(tmp_path: Path) -> None:
     async with running_rig(tmp_path) as rig:
         await subscribe(rig, ADMIN_CHAT)
-        rig.sim.add_task(SimTask(60, "auto", TaskStatus.RUNNING))
-        await rig.poll()
-        rig.sim.set_status(60, TaskStatus.FAILED)
-        await rig.poll()
+        await rig.finish_task(SimTask(60, "auto", TaskStatus.RUNNING), TaskStatus.FAILED)
         calls = await rig.emu.wait_for("sendMessage", ok=True)
         assert "#60" in calls[0].response["result"]["text"]
 
@@ -279,10 +250,9 @@ async def test_fan_out_respects_every_flood_limit(tmp_path: Path) -> None:
         chats = [10_000 + i for i in range(30)] + [-10_000 - i for i in range(10)]
         await subscribe(rig, *chats)
         rig.emu.enforce_flood_limits = True
-        rig.sim.add_task(SimTask(70, "fan-out", TaskStatus.RUNNING, rows=5))
-        await rig.poll()
-        rig.sim.set_status(70, TaskStatus.COMPLETED)
-        await rig.poll()
+        await rig.finish_task(
+            SimTask(70, "fan-out", TaskStatus.RUNNING, rows=5), TaskStatus.COMPLETED
+        )
         await rig.deliver()
         docs = sends(rig, "sendDocument")
         assert len(docs) == len(chats)
@@ -320,10 +290,9 @@ async def test_scheduled_jobs(tmp_path: Path) -> None:
 
 
 async def test_a_blocked_first_chat_passes_the_upload_on(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(90, "pass it on", TaskStatus.RUNNING, rows=3))
-    await rig.poll()
-    rig.sim.set_status(90, TaskStatus.COMPLETED)
-    await rig.poll()
+    await rig.finish_task(
+        SimTask(90, "pass it on", TaskStatus.RUNNING, rows=3), TaskStatus.COMPLETED
+    )
     rig.emu.block(TEAM_GROUP)  # the chat that would upload first
     await rig.deliver()
     refused = [c for c in rig.emu.calls_to("sendDocument") if c.status == 403]
@@ -336,10 +305,7 @@ async def test_a_blocked_first_chat_passes_the_upload_on(rig: Rig) -> None:
 
 
 async def test_too_large_file_alerts_every_chat_without_downloading_again(rig: Rig) -> None:
-    rig.sim.add_task(SimTask(91, "huge", TaskStatus.RUNNING, rows=2_000))
-    await rig.poll()
-    rig.sim.set_status(91, TaskStatus.COMPLETED)
-    await rig.poll()
+    await rig.finish_task(SimTask(91, "huge", TaskStatus.RUNNING, rows=2_000), TaskStatus.COMPLETED)
     rig.services.files.upload_limit = 100
     await rig.deliver()
     texts = [c.response["result"]["text"] for c in sends(rig)]
@@ -355,10 +321,7 @@ async def test_a_reply_during_a_fan_out_is_not_kept_waiting(tmp_path: Path) -> N
         tmp_path, options={"run_delivery": False}, allowed_chat_ids=allowed
     ) as rig:
         await subscribe(rig, *chats)
-        rig.sim.add_task(SimTask(95, "busy", TaskStatus.RUNNING))
-        await rig.poll()
-        rig.sim.set_status(95, TaskStatus.FAILED)
-        await rig.poll()
+        await rig.finish_task(SimTask(95, "busy", TaskStatus.RUNNING), TaskStatus.FAILED)
         rig.clock.autoadvance = False  # real pacing now: the test steps the clock itself
 
         async def step_until(condition: Callable[[], bool]) -> None:
