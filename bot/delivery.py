@@ -300,10 +300,10 @@ class Deliverer:
                 compressed=facts.compressed,
             )
 
-        sent = await self._files.send(
+        message = await self._files.send(
             self._bot, d.chat_id, task, thread_id=d.thread_id, caption=caption, background=True
         )
-        return sent.message.message_id
+        return message.message_id
 
     async def _text(self, d: storage.PendingDelivery, text: str, *, quiet: bool = False) -> int:
         message = await self._bot.send_message(

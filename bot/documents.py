@@ -68,70 +68,82 @@ class PreparedFile:
     facts: FileFacts
 
 
-@dataclass(frozen=True, slots=True)
-class SentFile:
-    """What was sent, for bookkeeping."""
-
-    message: Message
-    file_id: str
-    facts: FileFacts
-    uploaded: bool  # False when resent by file_id
-
-
 def document_name(task: Task) -> str:
     """The document name users see: the task's name, made safe, ending in .csv."""
     base = safe_filename(task.name, default=f"task_{task.id}")
     return base if base.lower().endswith(".csv") else f"{base}.csv"
 
 
-def count_rows(path: Path) -> int:
-    """Count CSV data records (minus the header) without loading the file.
+class RowCounter:
+    """Counts CSV data records (minus the header) in bytes fed to it chunk by chunk.
 
     Newlines inside quoted fields (message texts may have them) do not end a record. The
     quote byte and the newline byte mean the same in UTF-8 and windows-1251, so bytes do.
     """
-    records = 0
-    in_quotes = False
-    last = b"\n"
+
+    def __init__(self) -> None:
+        self._records = 0
+        self._in_quotes = False
+        self._last = b"\n"
+
+    def feed(self, chunk: bytes) -> None:
+        """Count the records that end in `chunk`."""
+        if not chunk:
+            return
+        # Split on quotes: pieces alternate outside/inside a quoted field ("" toggles twice).
+        for i, piece in enumerate(chunk.split(b'"')):
+            if i:
+                self._in_quotes = not self._in_quotes
+            if not self._in_quotes:
+                self._records += piece.count(b"\n")
+        self._last = chunk[-1:]
+
+    @property
+    def rows(self) -> int:
+        """Data records seen so far (the last one may lack its newline)."""
+        records = self._records + (self._last != b"\n")
+        return max(0, records - 1)
+
+
+def count_rows(path: Path) -> int:
+    """Count a CSV file's data records without loading it."""
+    counter = RowCounter()
     with path.open("rb") as fh:
         while chunk := fh.read(_CHUNK):
-            # Split on quotes: pieces alternate outside/inside a quoted field ("" toggles twice).
-            for i, piece in enumerate(chunk.split(b'"')):
-                if i:
-                    in_quotes = not in_quotes
-                if not in_quotes:
-                    records += piece.count(b"\n")
-            last = chunk[-1:]
-    if last != b"\n":
-        records += 1  # the last record has no trailing newline
-    return max(0, records - 1)
+            counter.feed(chunk)
+    return counter.rows
 
 
-def zip_file(source: Path, target: Path, inner_name: str) -> int:
-    """Deflate `source` into a one-member zip at `target`, streaming; return the zip's size."""
+def zip_file(source: Path, target: Path, inner_name: str, counter: RowCounter) -> int:
+    """Deflate `source` into a one-member zip at `target`, counting its rows on the way."""
     with (
         zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf,
         zf.open(inner_name, "w", force_zip64=True) as dst,
         source.open("rb") as src,
     ):
         while chunk := src.read(_CHUNK):
+            counter.feed(chunk)
             dst.write(chunk)
     return target.stat().st_size
 
 
-def prepare_file(path: Path, filename: str, limit: int, *, count: bool = True) -> PreparedFile:
-    """Make `path` uploadable: as is when small enough, else zipped; raise if still too big."""
+def prepare_file(path: Path, filename: str, limit: int) -> PreparedFile:
+    """Make `path` uploadable: as is when small enough, else zipped; raise if still too big.
+
+    Either way the file is read once: to count its rows, or to zip and count them together.
+    """
     size = path.stat().st_size
-    rows = count_rows(path) if count else None
     if size <= limit:
-        return PreparedFile(path, FileFacts(filename, size, size, rows, compressed=False))
+        facts = FileFacts(filename, size, size, count_rows(path), compressed=False)
+        return PreparedFile(path, facts)
     zip_name = filename.removesuffix(".csv") + ".zip"
     target = path.with_name(path.name + ".zip")
-    zipped = zip_file(path, target, filename)
+    counter = RowCounter()
+    zipped = zip_file(path, target, filename, counter)
     if zipped > limit:
         target.unlink(missing_ok=True)
         raise FileTooLargeError(size, zipped)
-    return PreparedFile(target, FileFacts(zip_name, zipped, size, rows, compressed=True))
+    return PreparedFile(target, FileFacts(zip_name, zipped, size, counter.rows, compressed=True))
 
 
 @contextlib.asynccontextmanager
@@ -201,7 +213,7 @@ class TaskFiles:
         thread_id: int | None = None,
         caption: CaptionFn | None = None,
         background: bool = False,
-    ) -> SentFile:
+    ) -> Message:
         """Send `task`'s CSV to a chat; raise SmscError, FileTooLargeError or TelegramError.
 
         `background` (alert fan-out) yields Telegram's rate budget to replies to people.
@@ -233,7 +245,7 @@ class TaskFiles:
                         "stored file_id refused; uploading again", extra={"task_id": task.id}
                     )
                 else:
-                    return SentFile(message, cached.file_id, facts, uploaded=False)
+                    return message
             return await self._download_and_upload(
                 bot, chat_id, task, caption, thread_id=thread_id, background=background
             )
@@ -247,7 +259,7 @@ class TaskFiles:
         *,
         thread_id: int | None,
         background: bool,
-    ) -> SentFile:
+    ) -> Message:
         self._dir.mkdir(parents=True, exist_ok=True)
         download = await self._smsc.download(self._dir, task_id=task.id)
         paths = {download.path}
@@ -281,7 +293,7 @@ class TaskFiles:
                 ),
                 self._clock.now(),
             )
-            return SentFile(message, document.file_id, facts, uploaded=True)
+            return message
         finally:
             for path in paths:
                 path.unlink(missing_ok=True)

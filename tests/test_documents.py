@@ -1,0 +1,50 @@
+"""Preparing a task file for Telegram: row counts and zipping, on real files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from bot.documents import FileTooLargeError, RowCounter, count_rows, prepare_file
+from bot.smsc.simulator import SimTask, iter_csv
+
+CSV = 'phone;message\n7999;"hello\nworld"\n7998;"say ""hi"";\nbye"\n7997;plain'
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 7, 1000])
+def test_row_counter_is_right_wherever_chunks_split(chunk: int) -> None:
+    data = CSV.encode()
+    counter = RowCounter()
+    for i in range(0, len(data), chunk):
+        counter.feed(data[i : i + chunk])
+    assert counter.rows == len(list(csv.reader(io.StringIO(CSV), delimiter=";"))) - 1 == 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1251"])
+def test_prepare_file_counts_the_same_rows_zipped_or_not(tmp_path: Path, encoding: str) -> None:
+    task = SimTask(1, "x", 2, rows=3000, encoding=encoding)
+    data = b"".join(iter_csv(task))
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(data)
+    big = tmp_path / "big.csv"
+    big.write_bytes(data)
+    as_is = prepare_file(plain, "t.csv", limit=len(data))
+    zipped = prepare_file(big, "t.csv", limit=len(data) // 2)
+    assert not as_is.facts.compressed
+    assert zipped.facts.compressed
+    assert zipped.facts.filename == "t.zip"
+    assert as_is.facts.rows == zipped.facts.rows == count_rows(plain) == 3000
+    with zipfile.ZipFile(zipped.path) as zf:
+        assert zf.read("t.csv") == data
+
+
+def test_prepare_file_refuses_what_stays_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"".join(iter_csv(SimTask(1, "x", 2, rows=500))))
+    with pytest.raises(FileTooLargeError):
+        prepare_file(path, "f.csv", limit=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]  # no zip left behind
