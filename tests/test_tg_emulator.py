@@ -29,8 +29,8 @@ from telegram.error import (
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from bot.clock import FakeClock
-from tests.tg_emulator import ApiFailure, TelegramEmulator, WaitTimeoutError, parse_html, utf16_len
-from tests.tg_emulator.entities import EntityParseError, parse_markdown_v2
+from bot.tg_emulator import ApiFailure, TelegramEmulator, WaitTimeoutError, parse_html, utf16_len
+from bot.tg_emulator.entities import EntityParseError, parse_markdown_v2
 
 TOKEN = "123456:TEST-token"
 USER = 5001

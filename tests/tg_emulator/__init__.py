@@ -1,21 +1,11 @@
-"""A local Telegram Bot API emulator for end-to-end tests of the bot (see server.py)."""
+"""Moved to ``bot.tg_emulator`` (the playground runs it); this shim keeps old imports working."""
 
-from .entities import EntityParseError, ParsedText, find_bot_commands, parse_html, utf16_len
-from .server import ApiFailure, Call, TelegramEmulator, WaitTimeoutError
-from .spec import ApiError, ApiSpec, UploadedFile, load_spec
+import sys
 
-__all__ = [
-    "ApiError",
-    "ApiFailure",
-    "ApiSpec",
-    "Call",
-    "EntityParseError",
-    "ParsedText",
-    "TelegramEmulator",
-    "UploadedFile",
-    "WaitTimeoutError",
-    "find_bot_commands",
-    "load_spec",
-    "parse_html",
-    "utf16_len",
-]
+from bot.tg_emulator import *  # noqa: F403
+from bot.tg_emulator import __all__ as __all__
+from bot.tg_emulator import entities, server, spec
+
+# Alias the submodules too, so ``from tests.tg_emulator.server import X`` still resolves.
+for _name, _module in (("entities", entities), ("server", server), ("spec", spec)):
+    sys.modules[f"{__name__}.{_name}"] = _module
