@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 EXIT_CONFIG = 2
 _USAGE = """usage: python -m bot                 run the bot (settings from the environment, .env)
        python -m bot simulate-smsc   run a local SMSC simulator (see --help)
+       python -m bot demo            the playground: the bot in a web chat, nothing to set up
 """
 
 
@@ -98,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.smsc.simulator.cli import main as simulate
 
         return simulate(args[1:])
+    if args[0] == "demo":
+        from bot.playground.cli import main as demo
+
+        return demo(args[1:])
     if args[0] in ("-h", "--help", "help"):
         print(_USAGE, end="")
         return 0
