@@ -323,7 +323,7 @@ function drawChatList() {
       "data-key": conv.key,
       onclick: () => selectConversation(conv.key, true),
     },
-    el("span", { class: `avatar${conv.topic ? " topic" : ""}`, "aria-hidden": "true" }, conv.topic ? "#" : initials(conv.title)),
+    el("span", { class: `avatar${conv.topic ? " topic" : ""}${conv.allowed ? "" : " refused"}`, "aria-hidden": "true" }, conv.topic ? "#" : initials(conv.title)),
     el("span", { class: "chat-text" },
       el("span", { class: "chat-name" }, label, conv.key === "stranger" ? el("span", { class: "as" }, " as Mallory") : null),
       el("span", { class: "chat-about" }, conv.about)),
@@ -339,7 +339,7 @@ function selectConversation(convKey, focusComposer) {
   $("chat-title").textContent = conv.topic ? `${conv.title} › ${conv.topic}` : conv.title;
   $("chat-about").textContent = conv.about;
   $("chat-avatar").textContent = conv.topic ? "#" : initials(conv.title);
-  $("chat-avatar").className = `avatar${conv.topic ? " topic" : ""}`;
+  $("chat-avatar").className = `avatar${conv.topic ? " topic" : ""}${conv.allowed ? "" : " refused"}`;
   $("composer-input").placeholder = `Message as ${conv.as_user.first_name}`;
   clearAction();
   drawChatList();
