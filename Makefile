@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run simulate test lint typecheck check bench lock clean
+.PHONY: install install-dev demo run simulate test lint typecheck check bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,9 @@ install: $(BIN)/python  ## runtime dependencies from the hashed lock (the code r
 
 install-dev: $(BIN)/python  ## runtime + test/lint tools
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+
+demo: install  ## the playground: the bot in a web chat on http://127.0.0.1:8080, nothing to configure
+	$(BIN)/python -m bot demo $(DEMO_ARGS)
 
 run: install  ## start the bot in the foreground (long polling by default)
 	$(BIN)/python -m bot
