@@ -189,6 +189,27 @@ async def test_the_event_stream_carries_messages_live(
     assert bot["message_thread_id"] == TOPIC
 
 
+async def test_the_stream_shows_chat_actions_and_restarts(
+    pg: Playground, http: aiohttp.ClientSession
+) -> None:
+    await say(http, pg, ALICE, f"/get {SMALL}")
+    actions = [e.data for e in pg.feed.since(0) or [] if e.data["type"] == "action"]
+    assert {"type": "action", "chat_id": ALICE, "thread_id": None, "action": "upload_document"} in (
+        actions
+    )
+    # A page that saw ids from before a restart is told to reload, not left waiting.
+    headers = {"Last-Event-ID": str(pg.feed.last_id + 100)}
+    async with http.get(f"{pg.url}/api/events?after=0", headers=headers) as stream:
+
+        async def first_event() -> str:
+            async for raw in stream.content:
+                if raw.startswith(b"event: "):
+                    return raw.decode().strip()
+            return ""
+
+        assert await asyncio.wait_for(first_event(), timeout=15.0) == "event: reload"
+
+
 async def test_health_and_the_page_share_the_port(
     pg: Playground, http: aiohttp.ClientSession
 ) -> None:

@@ -243,7 +243,8 @@ async def download(request: web.Request) -> web.StreamResponse:
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: every change in the chats (?after=N: those after event N)."""
     pg = _pg(request)
-    raw = request.query.get("after") or request.headers.get("Last-Event-ID")
+    # A reconnecting EventSource sends the last id it saw, newer than the URL's ?after=.
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after")
     after = pg.feed.last_id if raw is None else _int(raw, "after")
     closing = request.app[CLOSING]
     response = web.StreamResponse(
@@ -258,7 +259,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 2000\n\n")
         while not closing.is_set():
             fresh = pg.feed.since(after)
-            if fresh is None:  # away too long: the page reloads its chats
+            # Away too long, or ids from before a restart: the page reloads its chats.
+            if fresh is None or after > pg.feed.last_id:
                 await response.write(b"event: reload\ndata: {}\n\n")
                 after = pg.feed.last_id
                 continue

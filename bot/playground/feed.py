@@ -84,6 +84,8 @@ class Feed:
 
     def remember_callback(self, query_id: str, chat_id: int) -> None:
         """Note which chat a pressed button belongs to, to show the bot's answer there."""
+        if len(self._callback_chats) >= KEEP_EVENTS:  # queries the bot never answered
+            self._callback_chats.clear()
         self._callback_chats[query_id] = chat_id
 
     def start(self) -> None:
