@@ -175,7 +175,7 @@ def test_dockerfile_runs_the_bot_and_checks_a_real_endpoint() -> None:
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim-bookworm$", text, re.M)
     assert re.findall(r"^FROM (\S+)", text, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
     # An init as PID 1 forwards SIGTERM from the first instant; code found from any directory.
-    assert re.search(r'^ENTRYPOINT \["tini", "--"\]$', text, re.M)
+    assert re.search(r'^ENTRYPOINT \["tini", "-e", "143", "--"\]$', text, re.M)
     assert "install --yes --no-install-recommends tini" in text
     assert re.search(r"^\s+PYTHONPATH=/app \\$", text, re.M)
     assert "pip uninstall --yes pip setuptools" in text  # no installer in the runtime venv

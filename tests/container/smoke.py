@@ -5,12 +5,13 @@
 Checks what only a real container shows: the image builds, runs as uid 10001 under an init,
 finds its code from any working directory, reads `.env.example` through `--env-file`, keeps its
 database in the /data bind mount, answers /healthz and its HEALTHCHECK, answers a command end to
-end, and stops on SIGTERM with exit 0 (or 143) within 10 s, late and in the first moments.
+end, and stops on SIGTERM with exit 0 within 10 s, late and in the first moments (tini maps the
+143 of a Python ended by the signal before its handler exists to 0).
 
 The simulator and the emulator run in this process on loopback; the container shares the host
 network (`--network host`) to reach them. Exit status: 0 passed, 1 failed (the project's fault:
 each failure says which step and shows the container's log), 3 skipped (this machine cannot
-build or run containers: the reason is printed).
+build or run containers: the reason is printed). SMOKE_LOG_LEVEL=DEBUG: the bot's debug log.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ def check_image(engine: Engine, image: str) -> None:
     data = json.loads(engine.run("image", "inspect", image).stdout)[0]
     config = data.get("Config") or {}
     health = data.get("Healthcheck") or config.get("Healthcheck") or {}
-    if config.get("Entrypoint") != ["tini", "--"]:
+    if (config.get("Entrypoint") or [None])[0] != "tini":
         raise SmokeFailure(f"entrypoint is {config.get('Entrypoint')}, not tini as PID 1")
     if "/healthz" not in " ".join(health.get("Test") or []):
         raise SmokeFailure(f"no HEALTHCHECK on /healthz in the image (got {health!r})")
@@ -266,7 +267,7 @@ async def run_checks(engine: Engine, image: str, workdir: Path) -> dict[str, flo
         code, elapsed = await asyncio.to_thread(engine.stop, name)
         figures["stop_late_s"] = elapsed
         log = await asyncio.to_thread(engine.logs, name)
-        if code not in (0, 143) or elapsed >= STOP_LIMIT:
+        if code != 0 or elapsed >= STOP_LIMIT:
             raise SmokeFailure(f"SIGTERM while running: exit {code} after {elapsed:.1f} s\n{log}")
         if "bot stopped" not in log:
             raise SmokeFailure(f"no 'bot stopped' in the log after SIGTERM:\n{log[-3000:]}")
@@ -281,7 +282,7 @@ async def run_checks(engine: Engine, image: str, workdir: Path) -> dict[str, flo
             code, elapsed = await asyncio.to_thread(engine.stop, early)
             log = await asyncio.to_thread(engine.logs, early)
             figures[f"stop_early_{delay:.1f}s_s"] = elapsed
-            if code not in (0, 143) or elapsed >= STOP_LIMIT:
+            if code != 0 or elapsed >= STOP_LIMIT:
                 raise SmokeFailure(
                     f"SIGTERM {delay:.1f} s after start: exit {code} after {elapsed:.1f} s "
                     f"(a lost signal waits for the SIGKILL: 137)\n{log[-3000:]}"
