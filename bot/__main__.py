@@ -11,8 +11,12 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from bot.redaction import Redactor, redact_std_streams, secrets_in_environment
+
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+    from bot.settings import Settings
 
 EXIT_CONFIG = 2
 _USAGE = """usage: python -m bot                 run the bot (settings from the environment, .env)
@@ -40,8 +44,15 @@ def _exit_now(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def run_bot() -> int:
+def _api_root(settings: Settings) -> str:
+    """Scheme, host and port of the Bot API (never its path or user info)."""
+    url = settings.telegram_api_url
+    return f"{url.scheme}://{url.host}:{url.port}"
+
+
+def run_bot(redactor: Redactor | None = None) -> int:
     """Load settings, then run the bot until SIGTERM/SIGINT."""
+    redactor = redactor or Redactor()
     from pydantic import ValidationError
 
     # PTB 22 hands out time periods as timedelta with this set, and warns on every 429 without.
@@ -54,14 +65,16 @@ def run_bot() -> int:
         for line in config_errors(err):
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    # .env values too; what the environment held was known from the start (main).
+    redactor.add(settings.secrets)
 
-    from telegram.error import InvalidToken, NetworkError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bot.logs import configure_logging
     from bot.transport import run_polling, run_webhook
     from storage import StorageError, check_database
 
-    configure_logging(settings.log_level, settings.log_format, settings.secrets)
+    configure_logging(settings.log_level, settings.log_format, redactor)
     log = logging.getLogger("bot")
     try:
         # Before anything talks to Telegram: a database we cannot use is a setup error.
@@ -78,7 +91,17 @@ def run_bot() -> int:
         print("config error: TELEGRAM_BOT_TOKEN: Telegram rejected the token", file=sys.stderr)
         return EXIT_CONFIG
     except NetworkError as err:
-        print(f"error: cannot reach the Telegram Bot API: {err}", file=sys.stderr)
+        # One line, no traceback: the cause is outside the bot (logs.StartupNoiseFilter
+        # keeps PTB's own traceback of it off stderr).
+        print(
+            f"error: cannot reach the Telegram Bot API at {_api_root(settings)}: {err}",
+            file=sys.stderr,
+        )
+        return 1
+    except TelegramError as err:  # e.g. a proxy's HTML error page instead of the API's JSON
+        print(
+            f"error: the Telegram Bot API at {_api_root(settings)} failed: {err}", file=sys.stderr
+        )
         return 1
     except Exception:
         log.exception("the bot stopped on an error")
@@ -92,9 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # interpreter's defaults would die by the signal, or print a KeyboardInterrupt trace).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_now)
+    # Before anything can print: every line on stdout/stderr (prints, tracebacks, log lines)
+    # goes through one redactor, which learns the .env secrets once the settings are loaded.
+    redactor = Redactor(secrets_in_environment(os.environ))
+    redact_std_streams(redactor)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        return run_bot()
+        return run_bot(redactor)
     if args[0] == "simulate-smsc":
         from bot.smsc.simulator.cli import main as simulate
 

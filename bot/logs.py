@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from bot.redaction import REDACTED, Redactor
+
+__all__ = ["REDACTED", "JsonFormatter", "RedactingFormatter", "Redactor", "configure_logging"]
 # Fields a call site may pass through `extra=` that are worth keeping in every format.
 CONTEXT_FIELDS = ("event", "task_id", "chat_id", "thread_id", "alert_id", "method", "code")
 _STD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
-REDACTED = "[redacted]"
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
@@ -37,17 +39,14 @@ class RedactingFormatter(logging.Formatter):
     tracebacks: nothing reaches the stream unredacted.
     """
 
-    def __init__(self, secrets: Iterable[str] = (), fmt: str | None = None) -> None:
+    def __init__(self, secrets: Iterable[str] | Redactor = (), fmt: str | None = None) -> None:
         super().__init__(fmt or "%(asctime)s %(levelname)s %(name)s: %(message)s%(context)s")
-        # Longest first, so a secret containing another is replaced whole.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        # The process's one redactor when given: what it learns later applies here too.
+        self.redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
 
     def redact(self, text: str) -> str:
         """Return `text` with every secret replaced."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        return self.redactor.redact(text)
 
     def format(self, record: logging.LogRecord) -> str:
         """Format with the context fields appended as key=value."""
@@ -80,13 +79,14 @@ class JsonFormatter(RedactingFormatter):
 def configure_logging(
     level: str = "INFO",
     fmt: str = "text",
-    secrets: Iterable[str] = (),
+    secrets: Iterable[str] | Redactor = (),
     stream: TextIO | None = None,
 ) -> logging.Handler:
     """Install one root handler; quiet the libraries that log request URLs (with the token)."""
     handler = logging.StreamHandler(stream or sys.stderr)
     formatter = JsonFormatter(secrets) if fmt == "json" else RedactingFormatter(secrets)
     handler.setFormatter(formatter)
+    handler.addFilter(StartupNoiseFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -100,3 +100,39 @@ def quiet_libraries() -> None:
     """Raise the level of loggers that would print request URLs (Bot API URLs hold the token)."""
     for noisy in ("httpx", "httpcore", "apscheduler", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class StartupNoiseFilter(logging.Filter):
+    """Keep PTB's tracebacks about a failed start off the log: `python -m bot` says it in one line.
+
+    Every failure of PTB's bootstrap loop is raised on to `run_bot`, which names the cause in one
+    line and exits 1; the library's own report of it is 60-100 lines of traceback. An invalid
+    (non-JSON) answer, a proxy's HTML error page, is likewise raised on; before the bot started it
+    is dropped, afterwards logged as one shortened line without the JSON decoder's traceback.
+    """
+
+    _PAYLOAD_CHARS = 300
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop or shorten the record; note when the bot has started."""
+        if getattr(record, "event", None) == "started" and record.name.startswith("bot"):
+            self.started = True
+        if not record.name.startswith("telegram"):
+            return True
+        template = str(record.msg)
+        if "Aborting" in template and "(Bootstrap" in record.getMessage():
+            return False
+        if template.startswith("Can not load invalid JSON data"):
+            if not self.started:
+                return False
+            payload = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
+            if len(payload) > self._PAYLOAD_CHARS:
+                payload = payload[: self._PAYLOAD_CHARS] + "..."
+            record.args = (payload,)
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         hide_input_in_errors=True,
+        # `KEY=` from an --env-file or .env means "not set", not an empty API key that would
+        # win over login + password, nor an empty URL that fails to parse.
+        env_ignore_empty=True,
     )
 
     telegram_bot_token: SecretStr

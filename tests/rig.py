@@ -75,7 +75,7 @@ def bot_env(emu_url: str, sim_url: str, db_path: Path, **extra: str) -> dict[str
 
 @contextlib.asynccontextmanager
 async def bot_process(
-    env: dict[str, str], cwd: Path, *, capture_stderr: bool = True
+    env: dict[str, str], cwd: Path, *, capture_stderr: bool = True, capture_stdout: bool = False
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run `python -m bot` as an operator would; kill it on the way out if it still runs."""
     proc = await asyncio.create_subprocess_exec(
@@ -84,7 +84,7 @@ async def bot_process(
         "bot",
         env=env,
         cwd=cwd,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if capture_stdout else asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE if capture_stderr else asyncio.subprocess.DEVNULL,
     )
     try:

@@ -171,6 +171,14 @@ def test_dockerfile_runs_the_bot_and_checks_a_real_endpoint() -> None:
     assert 'VOLUME ["/data"]' in text
     assert "STOPSIGNAL SIGTERM" in text
     assert text.count("FROM ") == 2
+    # One pinned base for both stages (the venv links to the build stage's interpreter).
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim-bookworm$", text, re.M)
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    # An init as PID 1 forwards SIGTERM from the first instant; code found from any directory.
+    assert re.search(r'^ENTRYPOINT \["tini", "-e", "143", "--"\]$', text, re.M)
+    assert "install --yes --no-install-recommends tini" in text
+    assert re.search(r"^\s+PYTHONPATH=/app \\$", text, re.M)
+    assert "pip uninstall --yes pip setuptools" in text  # no installer in the runtime venv
     from bot.web import create_web_app  # the endpoint the healthcheck hits exists
 
     routes = {r.resource.canonical for r in create_web_app(object()).router.routes()}  # type: ignore[arg-type]

@@ -56,3 +56,34 @@ def test_httpx_request_lines_are_silenced() -> None:
     configure_logging("INFO", "text", [], stream=stream)
     logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot%s/x", TOKEN)
     assert stream.getvalue() == ""
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_ptb_start_failures_are_left_to_the_one_line_report() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "text", [TOKEN], stream=stream)
+    ptb = logging.getLogger("telegram.ext")
+    request = logging.getLogger("telegram.request.BaseRequest")
+    page = "<html>" + "x" * 5000 + "</html>"
+    try:
+        raise ValueError("Expecting value: line 1 column 1 (char 0)")  # noqa: TRY301
+    except ValueError:
+        ptb.exception(
+            "%s Failed run number %s of %s. Aborting.",
+            "Network Retry Loop (Bootstrap Initialize Application):",
+            0,
+            0,
+        )
+        request.exception('Can not load invalid JSON data: "%s"', page)
+    assert stream.getvalue() == ""  # raised on to `python -m bot`, which prints one line
+    logging.getLogger("bot.app").info("bot started", extra={"event": "started"})
+    try:
+        raise ValueError("Expecting value")  # noqa: TRY301
+    except ValueError:
+        request.exception('Can not load invalid JSON data: "%s"', page)
+        ptb.exception("Network Retry Loop (Polling Updates): Failed run number 3. Retrying.")
+    lines = stream.getvalue().splitlines()
+    assert "bot started" in lines[0]
+    assert "Can not load invalid JSON data" in lines[1]
+    assert len(lines[1]) < 500  # shortened, and without the JSON decoder's traceback
+    assert "Traceback" in "\n".join(lines[2:])  # other library errors keep their traceback
