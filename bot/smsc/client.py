@@ -317,7 +317,9 @@ class SmscClient:
         failure = slow or self._list_failure
         tasks = self._list_cache.stale() or ()
         if failure is None:
-            return TaskListing(tasks=tasks, fetched_at=self._list_fetched_at, fresh=True)
+            # Not fresh once older than the cache's TTL, though nothing failed (yet).
+            fresh = self._list_cache.fresh() is not None
+            return TaskListing(tasks=tasks, fetched_at=self._list_fetched_at, fresh=fresh)
         err, failed_at = failure
         return TaskListing(
             tasks=tasks,
