@@ -8,18 +8,23 @@ Two runs side by side, each with its own SMSC simulator, Bot API emulator and da
 * `crash_loop_bad_password`: a wrong password; SMSC blocks the IP at 5 failed logins in 30 min,
   our budget is one failed login per 10 minutes.
 
-Everything runs on the real clock (the processes are real), so a run takes about
-`restarts * every` seconds; both runs share that time.
+Everything runs on the real clock (the processes are real). Each process is killed as soon as
+its first request reaches SMSC (before it can read the answer), or `every` seconds after it
+first answers /healthz if it sends none (its first poll is due 2 s after start). Both runs share
+the time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+
+import aiohttp
 
 from bot.clock import SystemClock
 from bot.smsc.simulator import SimulatorState, create_app
@@ -75,10 +80,23 @@ def max_identical(sim: SimulatorState) -> int:
     return max((max_in_window(times) for times in by_key.values()), default=0)
 
 
+async def wait_healthy(port: int, proc: asyncio.subprocess.Process, within: float = 30.0) -> None:
+    """Wait until the bot on `port` answers /healthz (or its process ended)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline and proc.returncode is None:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+
+
 async def run(
-    *, restarts: int = 6, every: float = 5.0, password: str = PASSWORD, name: str = "crash_loop"
+    *, restarts: int = 6, every: float = 4.0, password: str = PASSWORD, name: str = "crash_loop"
 ) -> CrashLoopResult:
-    """Start and SIGKILL the bot `restarts` times, one start every `every` seconds."""
+    """Start the bot `restarts` times, SIGKILLing each after its first request (or `every` s)."""
     clock = SystemClock()
     sim = SimulatorState(clock, login=LOGIN, password=PASSWORD)
     started = clock.monotonic()
@@ -88,10 +106,21 @@ async def run(
         async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
             for _ in range(restarts):
                 env = bot_env(
-                    emu.url, sim_url, db_path, SMSC_PASSWORD=password, ALLOWED_CHAT_IDS="1001"
+                    emu.url,
+                    sim_url,
+                    db_path,
+                    SMSC_PASSWORD=password,
+                    ALLOWED_CHAT_IDS="1001",
                 )
                 async with bot_process(env, tmp_path, capture_stderr=False) as proc:
-                    await asyncio.sleep(every)
+                    await wait_healthy(int(env["PORT"]), proc)
+                    # Killed right after its request reaches SMSC (the harshest moment: the
+                    # answer is never read), or `every` seconds after start if it sends none.
+                    before = len(sim.requests)
+                    deadline = clock.monotonic() + every
+                    # The simulator offers no event to wait on, hence the short poll.
+                    while len(sim.requests) == before and clock.monotonic() < deadline:  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
                     if proc.returncode is None:
                         proc.send_signal(signal.SIGKILL)
                     await proc.wait()
@@ -106,7 +135,7 @@ async def run(
     )
 
 
-async def run_both(*, restarts: int = 6, every: float = 5.0) -> list[CrashLoopResult]:
+async def run_both(*, restarts: int = 6, every: float = 4.0) -> list[CrashLoopResult]:
     """Run the right-password and the wrong-password crash loops at the same time."""
     return list(
         await asyncio.gather(

@@ -15,9 +15,9 @@ from bot.clock import FakeClock
 from bot.smsc.client import SmscClient, SmscCredentials
 from bot.smsc.errors import (
     SmscAuthError,
+    SmscBudgetError,
     SmscError,
     SmscIpBlockedError,
-    SmscBudgetError,
     SmscRateLimitedError,
 )
 from bot.smsc.models import TaskStatus
