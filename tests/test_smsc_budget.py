@@ -146,8 +146,41 @@ async def test_a_success_clears_the_backoffs_and_lost_probes() -> None:
     assert isinstance(ticket, Ticket)
     await shared.settle(ticket, "ok")
 
-    assert [r.event for r in await shared.snapshot()] == ["sent", "sent"]
+    assert sorted(r.event for r in await shared.snapshot()) == ["login_ok", "sent", "sent"]
     assert isinstance(await shared.reserve(LIST, probe=True), Ticket)
+
+
+async def test_a_lost_probe_is_not_held_against_a_password_known_to_work() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    proven = await budget(store, clock).reserve(LIST, probe=True)
+    assert isinstance(proven, Ticket)
+    await budget(store, clock).settle(proven, "ok")
+    # The next process is killed before it reads its first answer...
+    clock.advance(70)
+    assert isinstance(await budget(store, clock).reserve(LIST, probe=True), Ticket)
+    clock.advance(70)
+    # ...and the one after that may still log in: the last verdict was a working login.
+    assert isinstance(await budget(store, clock).reserve(LIST, probe=True), Ticket)
+
+
+async def test_a_failure_after_a_success_makes_lost_probes_count_again() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    ok = await budget(store, clock).reserve(LIST, probe=True)
+    assert isinstance(ok, Ticket)
+    await budget(store, clock).settle(ok, "ok")
+    clock.advance(70)
+    bad = await budget(store, clock).reserve(LIST, probe=True)
+    assert isinstance(bad, Ticket)
+    await budget(store, clock).settle(bad, "auth_failed")  # the password was changed
+    clock.advance(RULES.auth_retry_interval)
+    lost = await budget(store, clock).reserve(LIST, probe=True)
+    assert isinstance(lost, Ticket)  # its process dies before the answer
+    clock.advance(RULES.arrival_bound + 1)
+    held = await budget(store, clock).reserve(LIST, probe=True)
+    assert isinstance(held, Throttle)
+    assert held.reason == "unconfirmed"
 
 
 async def test_error_9_blocks_the_key_and_pauses_everything_for_every_process() -> None:
@@ -224,6 +257,7 @@ async def test_the_table_holds_no_credentials_and_no_file_names(
     finally:
         await storage.close_database(db)
     assert {r.scope for r in rows} == {
+        "*",
         scope_of(LIST),
         scope_of(RequestKey.for_file(None, "task_2.csv")),
     }

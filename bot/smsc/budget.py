@@ -32,7 +32,7 @@ from storage.smsc_budget import BudgetChange, BudgetRecord, Decide, clamp_future
 T = TypeVar("T")
 
 ACCOUNT = "*"  # scope of the facts about the whole account
-SENT, PROBE, LOGIN_FAILED = "sent", "probe", "login_failed"
+SENT, PROBE, LOGIN_FAILED, LOGIN_OK = "sent", "probe", "login_failed", "login_ok"
 BLOCK_IP, BLOCK_AUTH, BLOCK_PAUSE, BLOCK_KEY = (
     "block_ip",
     "block_auth",
@@ -134,7 +134,7 @@ def verdict(
         until = max((r.until for r in records if r.event == event), default=None)
         if until is not None and until > now:
             return Throttle(reason, _seconds(until - now))  # type: ignore[arg-type]
-    if probe:
+    if probe and not _login_known_good(records):
         # Another process is proving the login, or crashed doing so: one attempt at a time.
         for record in records:
             if record.event != PROBE:
@@ -159,6 +159,13 @@ def verdict(
     return None
 
 
+def _login_known_good(records: Sequence[BudgetRecord]) -> bool:
+    """Whether the last login verdict any process saw was a success (then probes are moot)."""
+    ok = max((r.at for r in records if r.event == LOGIN_OK), default=None)
+    failed = max((r.at for r in records if r.event == LOGIN_FAILED), default=None)
+    return ok is not None and (failed is None or ok > failed)
+
+
 def expired(records: Sequence[BudgetRecord], now: datetime, rules: BudgetRules) -> list[int]:
     """Ids of rows that no longer matter at `now` (so the table stays small)."""
     window = timedelta(seconds=rules.window)
@@ -167,7 +174,7 @@ def expired(records: Sequence[BudgetRecord], now: datetime, rules: BudgetRules) 
     for r in records:
         if r.event == SENT:
             dead = r.until + window <= now
-        elif r.event in (LOGIN_FAILED, PROBE):
+        elif r.event in (LOGIN_FAILED, LOGIN_OK, PROBE):
             dead = r.at + span <= now
         else:
             dead = r.until <= now
@@ -240,9 +247,12 @@ class SharedBudget:
             if outcome in ("ok", "answer"):
                 # The login and the IP work: the account's backoffs and every probe are moot.
                 for r in records:
-                    proven = r.event in _ACCOUNT_BLOCKS or r.event == PROBE
+                    proven = r.event in _ACCOUNT_BLOCKS or r.event in (PROBE, LOGIN_OK)
                     if proven or (r.event == BLOCK_KEY and r.scope == scope):
                         delete.add(r.id or 0)
+                # Remembered, so a later process's probe lost in a crash is not held against
+                # a password known to work (it would otherwise cost 10 minutes of silence).
+                add.append(BudgetRecord(ACCOUNT, LOGIN_OK, now, now))
             elif outcome == "rate_limited":
                 add.append(BudgetRecord(scope, BLOCK_KEY, now, later(rules.rate_limit_backoff)))
                 add.append(BudgetRecord(ACCOUNT, BLOCK_PAUSE, now, later(rules.rate_limit_pause)))

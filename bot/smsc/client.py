@@ -6,8 +6,9 @@ Handlers and the watcher call the same instance concurrently; the etiquette rule
 * at most `identical_limit` (2) identical requests in any rolling minute, counted until each
   one's answer ends. When that window is full, or SMSC answered error 9, `list_tasks()` answers
   from its cache however old; other calls (and `list_tasks()` with no cache yet) wait on the
-  clock if a slot frees within `max_wait` (10 s), else raise `SmscRateLimitedError` with
-  `retry_after` set;
+  clock if a slot frees within `max_wait` (10 s), else raise `SmscBudgetError` (our own
+  budget: nothing was sent) or, while backing off after error 9, `SmscRateLimitedError`, both
+  with `retry_after` set;
 * after error 4 every call fails fast with `SmscIpBlockedError` for 30 minutes, after error 2
   with `SmscAuthError` until the next allowed login attempt (one per 10 minutes, at most 3 per
   30 minutes), both with `retry_after`; until a request proves the login works, requests go

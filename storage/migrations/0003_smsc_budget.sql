@@ -11,8 +11,10 @@
 --                          `until` + the window. While in flight `until` is the latest moment it
 --                          can reach SMSC; once it has ended, the moment it ended.
 --          'probe'         a request sent before the login was proven; deleted when its answer
---                          is known. One left behind by a crash counts as a failed login.
+--                          is known. One left behind by a crash counts as a failed login,
+--                          unless the last login verdict was a success.
 --          'login_failed'  SMSC answered error 2 at `at`.
+--          'login_ok'      the latest answer that proved the login (then lost probes are moot).
 --          'block_ip', 'block_auth', 'block_pause' (scope '*'), 'block_rate_limited' (a key):
 --                          no request (of that key) until `until`.
 --   at, until  UTC text like every other table. A row whose `at` is in the future (the wall
