@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from bot.smsc.errors import SmscAuthError, SmscBudgetError
 from bot.smsc.etiquette import RequestKey, Throttle
 from bot.smsc.simulator import Fault
 from storage.smsc_budget import SqliteBudgetStore, budget_rows
-from tests.smsc_support import LOGIN, PASSWORD, WRONG_PASSWORD, Sim, add_tasks
+from tests.smsc_support import LOGIN, PASSWORD, WRONG_PASSWORD, Sim, add_tasks, until
 
 RULES = BudgetRules()
 LIST = RequestKey.for_list(200, None)
@@ -362,3 +363,42 @@ async def test_error_9_in_a_fault_leaves_a_backoff_for_the_next_process(
     finally:
         await storage.close_database(db)
     assert len(sim.state.requests) == 1
+
+
+async def test_a_wall_clock_step_forward_unlocks_nothing_early_in_a_process(
+    client: SmscClient, sim: Sim, clock: FakeClock
+) -> None:
+    add_tasks(sim.state, 1)
+    for _ in range(2):
+        await client.list_page(cnt=3)
+    clock._wall += timedelta(hours=1)  # the stored rows now look an hour old
+    with pytest.raises(SmscBudgetError):  # the monotonic etiquette still counts them
+        await client.list_page(cnt=3)
+    assert len(sim.state.requests) == 2
+
+
+async def test_a_cancelled_request_still_counts_in_the_budget(
+    session: aiohttp.ClientSession, sim: Sim, clock: FakeClock, tmp_path: Path
+) -> None:
+    add_tasks(sim.state, 1)
+    store = MemoryBudgetStore()
+    client = SmscClient(
+        session,
+        SmscCredentials(login=LOGIN, password=PASSWORD),
+        config=SmscClientConfig(base_url=sim.url),
+        clock=clock,
+        budget=store,
+    )
+    sim.state.inject(Fault("slow", seconds=30))
+    # A download runs in its caller's task (lists are shielded flights nobody cancels).
+    call = asyncio.ensure_future(client.download(tmp_path, task_id=1))
+    await until(lambda: clock.sleepers > 0)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await until(lambda: all(r.until <= clock.now() for r in store.rows if r.event == "sent"))
+
+    sent = [r for r in store.rows if r.event == "sent"]
+    assert len(sent) == 1  # recorded before it went out, ended when it was abandoned
+    assert sent[0].until == clock.now()
+    clock.advance(30)
