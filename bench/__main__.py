@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import bench_download, bench_list_burst, bench_watcher
+from bench import bench_crash_loop, bench_download, bench_list_burst, bench_watcher
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks in the diffed list")
     parser.add_argument("--poll-interval", type=float, default=60.0, help="for alert latency")
     parser.add_argument("--skip-latency", action="store_true", help="skip the slow latency run")
+    parser.add_argument("--crash-restarts", type=int, default=6, help="bot processes per loop")
+    parser.add_argument(
+        "--crash-every", type=float, default=4.0, help="seconds each process lives once up"
+    )
+    parser.add_argument("--skip-crash-loop", action="store_true", help="skip the crash loops")
     args = parser.parse_args(argv)
     download = asyncio.run(bench_download.run(args.size_mb, rounds=args.rounds))
     print(download.describe(f"download_{args.size_mb:g}mb"), flush=True)
@@ -29,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_latency:
         latency = asyncio.run(bench_watcher.bench_latency(args.poll_interval))
         print(latency.describe(), flush=True)
+    if not args.skip_crash_loop:
+        loops = bench_crash_loop.run_both(restarts=args.crash_restarts, every=args.crash_every)
+        for result in asyncio.run(loops):
+            print(result.describe(), flush=True)
     return 0
 
 

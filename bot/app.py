@@ -37,6 +37,7 @@ from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
 from bot.watcher import Watcher
 from bot.web import WebhookRoute, WebServer, create_web_app
+from storage.smsc_budget import SqliteBudgetStore
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,13 @@ class Runtime:
             # Leftovers of a download interrupted by a crash: never needed again.
             shutil.rmtree(files_dir, ignore_errors=True)
             files_dir.mkdir(parents=True, exist_ok=True)
-            smsc = SmscClient(http, smsc_credentials(settings), config=config, clock=self.clock)
+            smsc = SmscClient(
+                http,
+                smsc_credentials(settings),
+                config=config,
+                clock=self.clock,
+                budget=SqliteBudgetStore(db),  # SMSC's limits hold across restarts
+            )
             metrics = Metrics()
             metrics.watch_smsc(smsc.stats)
             smsc.add_listener(metrics)

@@ -18,7 +18,6 @@ from telegram import Update
 import storage
 from bot.context import App
 from bot.metrics import CONTENT_TYPE
-from bot.watcher import LAST_POLL_KEY
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +54,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 once an SMSC poll has succeeded; 503 saying why not otherwise."""
+    """200 once an SMSC poll has succeeded in this process; 503 saying why not otherwise."""
     app = _bot_app(request)
     if not app.bot_data.running:
         return web.Response(status=503, text="application not running\n")
     services = app.bot_data.services
-    if services.watcher.polls > 0 or await storage.get_state(services.db, LAST_POLL_KEY):
+    # Only this process's polls: a poll recorded in the database by an earlier process says
+    # nothing about whether this one can reach SMSC (wrong password since, IP blocked, ...).
+    if services.watcher.polls > 0:
         return web.Response(text="ready\n")
     error = services.smsc.stats.last_error
     reason = f"no successful SMSC poll yet; last error: {error}" if error else "no SMSC poll yet"

@@ -6,7 +6,7 @@ from telegram import Message, Update
 from telegram.constants import ParseMode
 
 from bot.render import esc
-from bot.smsc.errors import SmscError
+from bot.smsc.errors import SmscError, SmscSlowError
 
 
 async def reply(update: Update, text: str) -> Message | None:
@@ -20,8 +20,14 @@ async def reply(update: Update, text: str) -> Message | None:
 
 
 def smsc_error_text(err: SmscError) -> str:
-    """A short, human explanation of an SMSC failure."""
-    return f"⚠️ {esc(str(err))}"
+    """A short, human explanation of an SMSC failure, naming its real cause."""
+    text = str(err)
+    text = text[:1].upper() + text[1:]
+    if isinstance(err, SmscSlowError):
+        text += ". Try again in a moment"
+    if not text.endswith((".", "!", "?", ")")):
+        text += "."
+    return f"⚠️ {esc(text)}"
 
 
 def thread_of(update: Update) -> int | None:

@@ -8,6 +8,7 @@ from telegram import Update
 
 from bot.context import Context
 from bot.documents import FileTooLargeError, chat_action
+from bot.freshness import freshness_note, with_note
 from bot.render import document_caption, esc, format_size, shorten, task_status_text
 from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.smsc.models import Task, TaskStatus
@@ -42,12 +43,14 @@ async def get_command(update: Update, context: Context) -> None:
         return
     services = context.bot_data.services
     try:
-        matches = find_task(await services.smsc.list_tasks(), query)
+        listing = await services.smsc.task_listing()
     except SmscError as err:
         await reply(update, smsc_error_text(err))
         return
+    matches = find_task(list(listing.tasks), query)
+    note = freshness_note(listing, services.clock.now())  # an old list may lack a new task
     if not matches:
-        await reply(update, f"Task {esc(shorten(query, 60))} not found.")
+        await reply(update, with_note(f"Task {esc(shorten(query, 60))} not found.", note))
         return
     if len(matches) > 1:
         ids = ", ".join(f"#{t.id}" for t in matches[:10])
@@ -55,7 +58,7 @@ async def get_command(update: Update, context: Context) -> None:
         return
     task = matches[0]
     if task.status is not TaskStatus.COMPLETED:
-        await reply(update, task_status_text(task))
+        await reply(update, with_note(task_status_text(task), note))
         return
     thread_id = thread_of(update)
     try:

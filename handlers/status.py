@@ -9,6 +9,7 @@ from telegram import Update
 import storage
 from bot import __version__
 from bot.context import Context
+from bot.freshness import listing_line
 from bot.render import StatusInfo, status_text
 from bot.watcher import LAST_POLL_KEY
 from handlers.common import reply
@@ -20,10 +21,11 @@ async def status_command(update: Update, context: Context) -> None:
     stats = services.smsc.stats
     last_poll_raw = await storage.get_state(services.db, LAST_POLL_KEY)
     error = stats.last_error
+    now = services.clock.now()
     info = StatusInfo(
         version=__version__,
         uptime=timedelta(seconds=services.clock.monotonic() - services.started_mono),
-        now=services.clock.now(),
+        now=now,
         last_success=stats.last_success_at,
         last_error=str(error) if error is not None else None,
         last_error_at=stats.last_error_at,
@@ -32,4 +34,5 @@ async def status_command(update: Update, context: Context) -> None:
         queued_alerts=await storage.count_pending(services.db),
         watching=services.watching,
     )
-    await reply(update, status_text(info))
+    # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
+    await reply(update, status_text(info) + "\n" + listing_line(services.smsc.listing(), now))

@@ -9,6 +9,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot.context import Context
+from bot.freshness import freshness_note, room_for, with_note
 from bot.render import STATUS_FILTERS, TasksPage, esc, tasks_page
 from bot.smsc.errors import SmscError
 from handlers.common import reply, smsc_error_text
@@ -36,17 +37,19 @@ async def tasks_command(update: Update, context: Context) -> None:
     if len(args) > 1 or (status_filter is not None and status_filter not in STATUS_FILTERS):
         await reply(update, _filter_usage())
         return
+    services = context.bot_data.services
     try:
-        tasks = await context.bot_data.services.smsc.list_tasks()
+        listing = await services.smsc.task_listing()
     except SmscError as err:
         await reply(update, smsc_error_text(err))
         return
-    page = tasks_page(tasks, status_filter=status_filter)
+    note = freshness_note(listing, services.clock.now())
+    page = tasks_page(listing.tasks, status_filter=status_filter, limit=room_for(note))
     message = update.effective_message
     if message is None:
         return
     await message.reply_text(
-        page.text,
+        with_note(page.text, note),
         parse_mode=ParseMode.HTML,
         reply_markup=_keyboard(page, status_filter),
         do_quote=False,
@@ -64,16 +67,20 @@ async def tasks_page_callback(update: Update, context: Context) -> None:
         return
     status_filter = match.group(1) or None
     before_id = int(match.group(2)) if match.group(2) else None
+    services = context.bot_data.services
     try:
-        tasks = await context.bot_data.services.smsc.list_tasks()
+        listing = await services.smsc.task_listing()
     except SmscError as err:
         await query.answer(str(err)[:200], show_alert=True)
         return
-    page = tasks_page(tasks, status_filter=status_filter, before_id=before_id)
+    note = freshness_note(listing, services.clock.now())
+    page = tasks_page(
+        listing.tasks, status_filter=status_filter, before_id=before_id, limit=room_for(note)
+    )
     await query.answer()
     try:
         await query.edit_message_text(
-            page.text,
+            with_note(page.text, note),
             parse_mode=ParseMode.HTML,
             reply_markup=_keyboard(page, status_filter),
         )

@@ -242,7 +242,7 @@ async def test_subscribe_per_forum_topic(rig: Rig) -> None:
     [
         (Fault("error", code=2), "login or password"),
         (Fault("error", code=4), "blocked"),
-        (Fault("error", code=9), "rate-limiting"),
+        (Fault("error", code=9), "SMSC answered error 9"),
         (Fault("error", code=1, fmt=0), "parameters"),
         (Fault("http_500"), "HTTP 500"),
         (Fault("garbage"), "could not understand"),

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from bench import __main__ as bench_main
-from bench import bench_list_burst
+from bench import bench_crash_loop, bench_list_burst
 
 
 def test_python_m_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--size-mb", "1", "--rounds", "1", "--calls", "10", "--chats", "5", "--tasks", "100"]
-    assert bench_main.main([*argv, "--skip-latency"]) == 0
+    assert bench_main.main([*argv, "--skip-latency", "--skip-crash-loop"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("download_1mb: 1.0 MB in ")
@@ -31,3 +31,20 @@ async def test_list_burst_costs_one_request_per_page() -> None:
     assert result.upstream_requests == 3
     assert result.second_burst_requests == 0
     assert result.per_call == pytest.approx(0.1)
+
+
+def test_max_in_window_counts_a_sliding_minute() -> None:
+    assert bench_crash_loop.max_in_window([]) == 0
+    assert bench_crash_loop.max_in_window([0, 30, 59.9, 60, 119]) == 3
+    assert bench_crash_loop.max_in_window([0, 61, 122]) == 1
+
+
+async def test_a_crash_loop_of_real_processes_stays_within_smscs_limits() -> None:
+    """Three real `python -m bot` processes, SIGKILLed in turn, each having polled once."""
+    right, wrong = await bench_crash_loop.run_both(restarts=3, every=3.0)
+
+    assert right.requests >= 2  # the processes did reach SMSC...
+    assert right.max_identical_60s <= bench_crash_loop.IDENTICAL_BUDGET  # ...within our budget
+    assert right.error_9 == 0
+    assert wrong.failed_logins == 1  # the first process tried; no restart tried again
+    assert wrong.describe().startswith("crash_loop_bad_password: 3 restarts in ")

@@ -15,6 +15,7 @@ from bot.clock import FakeClock
 from bot.smsc.client import SmscClient, SmscCredentials
 from bot.smsc.errors import (
     SmscAuthError,
+    SmscBudgetError,
     SmscError,
     SmscIpBlockedError,
     SmscRateLimitedError,
@@ -140,11 +141,16 @@ async def test_full_window_without_a_cache_raises_with_retry_after(
     await client.list_page(cnt=5)
     clock.advance(0.5)
 
-    with pytest.raises(SmscRateLimitedError) as info:
+    with pytest.raises(SmscBudgetError) as info:
         await client.list_page(cnt=5)
 
     assert info.value.retry_after == pytest.approx(40.5)
-    assert str(info.value) == "SMSC is rate-limiting us; try again in 41 s"
+    # Our own budget, not SMSC: the words must not blame SMSC for a refusal it never made.
+    assert str(info.value) == (
+        "our own limit of identical SMSC requests a minute is used up (SMSC refused nothing); "
+        "next try in 41 s"
+    )
+    assert info.value.sent is False
     assert len(sim.state.requests) == 2
     assert client.stats.throttled == 1
 
@@ -179,7 +185,7 @@ async def test_error_9_backs_off_that_request_and_pauses_briefly(
     with pytest.raises(SmscRateLimitedError) as info:
         await client.list_page(cnt=1)
     assert info.value.retry_after == 60.0
-    assert "try again in 60 s" in str(info.value)
+    assert str(info.value) == "SMSC answered error 9 (too many requests); next try in 60 s"
     with pytest.raises(SmscRateLimitedError):
         await client.list_page(cnt=1)
     # Another request waits out the short global pause (shorter than max_wait) on the clock.
@@ -257,7 +263,7 @@ async def test_wrong_password_costs_at_most_three_logins_per_half_hour(
     assert sim.state.blocked_until == {}
     assert all(rec.response_error == 2 for rec in sim.state.requests)
     assert all(err.retry_after is not None for err in seen)
-    assert "next attempt in" in str(seen[-1])
+    assert "next login attempt in" in str(seen[-1])
 
 
 async def test_concurrent_first_calls_with_a_wrong_password_make_one_attempt(

@@ -329,3 +329,34 @@ def test_ttl_cache_max_age_asks_for_something_younger() -> None:
     clock.advance(11)
     assert cache.fresh(max_age=60.0) is None
     assert cache.stale() == "list"
+
+
+def test_an_unsent_request_gives_its_slot_back() -> None:
+    clock = FakeClock()
+    etiquette = Etiquette(clock)
+    key = RequestKey.for_list(5, None)
+    assert etiquette.acquire(key) is None
+    etiquette.unacquire(key)  # the durable budget said no: nothing went out
+    assert etiquette.window.count(key) == 0
+    for _ in range(2):
+        assert etiquette.acquire(key) is None
+        etiquette.release(key)
+    throttle = etiquette.check(key)
+    assert throttle is not None
+    assert throttle.reason == "window"
+
+
+def test_hold_logins_only_lengthens_the_wait() -> None:
+    clock = FakeClock()
+    etiquette = Etiquette(clock)
+    key = RequestKey.for_list(5, None)
+    etiquette.on_auth_failed()
+    etiquette.hold_logins(60)  # shorter than the 10 minutes already imposed
+    throttle = etiquette.check(key)
+    assert throttle is not None
+    assert throttle.retry_after == pytest.approx(600)
+    etiquette.hold_logins(1500)  # what earlier processes' failures cost
+    throttle = etiquette.check(key)
+    assert throttle is not None
+    assert throttle.reason == "auth"
+    assert throttle.retry_after == pytest.approx(1500)

@@ -6,8 +6,9 @@ Handlers and the watcher call the same instance concurrently; the etiquette rule
 * at most `identical_limit` (2) identical requests in any rolling minute, counted until each
   one's answer ends. When that window is full, or SMSC answered error 9, `list_tasks()` answers
   from its cache however old; other calls (and `list_tasks()` with no cache yet) wait on the
-  clock if a slot frees within `max_wait` (10 s), else raise `SmscRateLimitedError` with
-  `retry_after` set;
+  clock if a slot frees within `max_wait` (10 s), else raise `SmscBudgetError` (our own
+  budget: nothing was sent) or, while backing off after error 9, `SmscRateLimitedError`, both
+  with `retry_after` set;
 * after error 4 every call fails fast with `SmscIpBlockedError` for 30 minutes, after error 2
   with `SmscAuthError` until the next allowed login attempt (one per 10 minutes, at most 3 per
   30 minutes), both with `retry_after`; until a request proves the login works, requests go
@@ -16,6 +17,14 @@ Handlers and the watcher call the same instance concurrently; the etiquette rule
   `list_cache_ttl` (15 s);
 * at most `max_concurrency` (4) requests in flight, downloads at most `max_concurrent_downloads`
   (2), so long downloads cannot starve list calls.
+
+The same limits also live in a `BudgetStore` (`bot.smsc.budget`; the `smsc_budget` table in
+production): every request is recorded there, atomically with the check, before it is sent, so
+restarts and other processes on the same database share one budget.
+
+`task_listing()` answers people: a list with its provenance (`TaskListing`), the cached list with
+the reason when SMSC fails or is slow (after `reply_patience`, 10 s, the request goes on in the
+background and fills the cache).
 
 Downloads are not coalesced: each caller gets its own file, which it may move or delete.
 Disk errors while saving (`OSError`, e.g. a full disk) are not SMSC's and propagate as they are.
@@ -29,22 +38,32 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol, TypeVar
 
 import aiohttp
 
 from bot.clock import Clock, SystemClock
+from bot.smsc.budget import (
+    BudgetRules,
+    BudgetStore,
+    MemoryBudgetStore,
+    Outcome,
+    SharedBudget,
+    Ticket,
+)
 from bot.smsc.errors import (
     SmscApiError,
     SmscAuthError,
     SmscBadResponseError,
+    SmscBudgetError,
     SmscConnectionError,
     SmscError,
     SmscHttpError,
     SmscIpBlockedError,
     SmscRateLimitedError,
+    SmscSlowError,
     SmscTimeoutError,
     SmscTransportError,
 )
@@ -57,6 +76,7 @@ from bot.smsc.etiquette import (
     format_wait,
 )
 from bot.smsc.files import safe_filename, save_stream, with_default_extension
+from bot.smsc.listing import TaskListing
 from bot.smsc.models import Download, Task
 from bot.smsc.parsing import (
     TaskPage,
@@ -66,6 +86,7 @@ from bot.smsc.parsing import (
     parse_error,
     parse_task_page,
 )
+from storage.smsc_budget import BudgetUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +96,7 @@ Kind = Literal["list", "file"]
 _ENDPOINT = "/sys/downloads.php"
 _SNIFF_BYTES = 512  # enough to tell a CSV from an error; never the whole file
 _MAX_ERROR_BYTES = 64 * 1024
-_WAITABLE = ("rate_limited", "window")
+_WAITABLE = ("rate_limited", "window", "probe")
 
 
 @dataclass(frozen=True, repr=False)
@@ -121,6 +142,7 @@ class SmscClientConfig:
     page_size: int = 200
     max_pages: int = 50
     max_wait: float = 10.0  # longest a call waits on the clock for a slot before raising
+    reply_patience: float = 10.0  # real seconds a person waits before the cached list answers
     rate_limit_backoff: float = 60.0  # error 9: this request's key waits this long
     rate_limit_pause: float = 5.0  # error 9: every request pauses this long
     ip_block_backoff: float = 1800.0  # error 4
@@ -145,6 +167,20 @@ class SmscClientConfig:
         """The endpoint's full address."""
         return self.base_url.rstrip("/") + _ENDPOINT
 
+    def budget_rules(self) -> BudgetRules:
+        """The durable budget's numbers, the same as the in-process etiquette's."""
+        return BudgetRules(
+            identical_limit=self.identical_limit,
+            window=self.window_seconds + self.window_margin,
+            arrival_bound=self.request_timeout,
+            rate_limit_backoff=self.rate_limit_backoff,
+            rate_limit_pause=self.rate_limit_pause,
+            ip_block_backoff=self.ip_block_backoff,
+            auth_retry_interval=self.auth_retry_interval,
+            auth_max_failures=self.auth_max_failures,
+            auth_failure_span=self.auth_failure_window + self.window_margin,
+        )
+
 
 @dataclass
 class SmscStats:
@@ -160,6 +196,7 @@ class SmscStats:
     coalesced: int = 0
     waits: int = 0  # times a call waited on the clock for a free slot
     throttled: int = 0  # calls refused locally (backoff or full window), no request sent
+    budget_unavailable: int = 0  # requests sent on the in-process etiquette alone (store down)
     errors_by_code: dict[str, int] = field(default_factory=dict)
     last_success_at: datetime | None = None
     last_error: SmscError | None = None
@@ -188,6 +225,7 @@ class SmscClient:
         *,
         config: SmscClientConfig = _DEFAULT_CONFIG,
         clock: Clock = _SYSTEM_CLOCK,
+        budget: BudgetStore | None = None,
     ) -> None:
         self._session = session  # not ours: the application opens and closes it
         self._credentials = credentials
@@ -205,11 +243,16 @@ class SmscClient:
             auth_max_failures=config.auth_max_failures,
             auth_failure_window=config.auth_failure_window,
         )
+        # The durable copy of the limits; in memory when no store is given (unit tests).
+        self._budget = SharedBudget(budget or MemoryBudgetStore(), clock, config.budget_rules())
+        self._budget_down = False  # logged once per outage, not once per request
         self._slots = asyncio.Semaphore(config.max_concurrency)
         self._download_slots = asyncio.Semaphore(config.max_concurrent_downloads)
         # Set while a request runs whose login is not yet proven; the others wait for its answer.
         self._probe: asyncio.Event | None = None
         self._list_cache: TtlCache[tuple[Task, ...]] = TtlCache(clock, config.list_cache_ttl)
+        self._list_fetched_at: datetime | None = None
+        self._list_failure: tuple[SmscError, datetime] | None = None  # since the list was fetched
         self._list_flight: SingleFlight[str, tuple[Task, ...]] = SingleFlight()
         self._page_flight: SingleFlight[RequestKey, TaskPage] = SingleFlight()
         self._listeners: list[SmscListener] = []
@@ -236,6 +279,72 @@ class SmscClient:
         if self._list_flight.in_flight("all"):
             self.stats.coalesced += 1
         return list(await self._list_flight.run("all", self._refresh_list))
+
+    async def task_listing(self, *, max_age: float | None = None) -> TaskListing:
+        """Return every task with its provenance; never keeps a person waiting on a slow SMSC.
+
+        When SMSC fails (or our budget says wait) and a list is cached, that list comes back
+        with the reason instead of an error. After `reply_patience` seconds without an answer
+        the cached list (or `SmscSlowError` when there is none) answers, while the request goes
+        on in the background and fills the cache.
+        """
+        if self._list_cache.fresh(max_age) is not None:
+            self.stats.cache_hits += 1
+            return self.listing()
+        if self._list_flight.in_flight("all"):
+            self.stats.coalesced += 1
+        started = self._clock.now()
+        try:
+            # The flight is shielded: giving up here leaves it running for the cache.
+            await asyncio.wait_for(
+                self._list_flight.run("all", self._refresh_list), self._config.reply_patience
+            )
+        except TimeoutError:
+            slow = SmscSlowError(
+                "SMSC has not answered for "
+                f"{format_wait(self._config.reply_patience)} (still waiting in the background)",
+                cause="SMSC has not yet answered the request sent",
+            )
+            if self._list_cache.stale() is None:
+                raise slow from None
+            return self.listing(slow=(slow, started))
+        except SmscError:
+            if self._list_cache.stale() is None:
+                raise
+        return self.listing()
+
+    def listing(self, *, slow: tuple[SmscError, datetime] | None = None) -> TaskListing:
+        """The cached list with its provenance, without asking SMSC (e.g. for /status)."""
+        failure = slow or self._list_failure
+        tasks = self._list_cache.stale() or ()
+        if failure is None:
+            # Not fresh once older than the cache's TTL, though nothing failed (yet).
+            fresh = self._list_cache.fresh() is not None
+            return TaskListing(tasks=tasks, fetched_at=self._list_fetched_at, fresh=fresh)
+        err, failed_at = failure
+        return TaskListing(
+            tasks=tasks,
+            fetched_at=self._list_fetched_at,
+            fresh=False,
+            failure=err,
+            failed_at=failed_at,
+            next_attempt_at=self._next_list_attempt(err, failed_at, slow is not None),
+        )
+
+    def _next_list_attempt(
+        self, err: SmscError, failed_at: datetime, slow: bool
+    ) -> datetime | None:
+        if slow:
+            return None  # the request is still running
+        now = self._clock.now()
+        candidates: list[datetime] = []
+        if err.retry_after is not None:
+            candidates.append(failed_at + timedelta(seconds=err.retry_after))
+        throttle = self._etiquette.check(RequestKey.for_list(self._config.page_size, None))
+        if throttle is not None:
+            candidates.append(now + timedelta(seconds=throttle.retry_after))
+        later = [c for c in candidates if c > now]
+        return max(later) if later else None
 
     def invalidate_cache(self) -> None:
         """Make the next list_tasks() ask SMSC (the identical-request window still applies)."""
@@ -277,12 +386,15 @@ class SmscClient:
         stale = self._list_cache.stale()
         try:
             tasks = await self._fetch_all_pages(can_wait=stale is None)
-        except SmscRateLimitedError as err:
-            if stale is None:
+        except SmscError as err:
+            self._list_failure = (err, self._clock.now())
+            if stale is None or not isinstance(err, SmscRateLimitedError | SmscBudgetError):
                 raise
             self.stats.stale_hits += 1
             log.info("Serving the cached task list: %s", err)
             return stale
+        self._list_failure = None
+        self._list_fetched_at = self._clock.now()
         self._list_cache.put(tasks)
         return tasks
 
@@ -421,7 +533,10 @@ class SmscClient:
                     probe = self._pending_probe()
                     throttle = None if probe else self._etiquette.acquire(key)
                     if throttle is None and probe is None:
-                        return await self._perform(key, kind, perform)
+                        try:
+                            return await self._perform(key, kind, perform)
+                        except _Refused as refused:  # the durable budget said no
+                            throttle = refused.throttle
             if probe is not None:
                 await probe.wait()
                 continue
@@ -433,7 +548,12 @@ class SmscClient:
                 and waited + throttle.retry_after <= self._config.max_wait
             ):
                 self.stats.waits += 1
-                log.debug("Waiting %.1f s for SMSC slot: %s", throttle.retry_after, key)
+                log.debug(
+                    "Waiting %.1f s for SMSC slot (%s): %s",
+                    throttle.retry_after,
+                    throttle.reason,
+                    key,
+                )
                 await self._clock.sleep(throttle.retry_after)
                 waited += throttle.retry_after
                 continue
@@ -460,15 +580,31 @@ class SmscClient:
         kind: Kind,
         perform: Callable[[Callable[[], None]], Awaitable[R]],
     ) -> R:
-        """Run one upstream request, learning backoffs from its outcome."""
-        self.stats.upstream_requests += 1
-        started = self._clock.monotonic()
+        """Run one upstream request, learning backoffs from its outcome.
+
+        Raises `_Refused` (nothing sent) when the durable budget says wait.
+        """
         probe: asyncio.Event | None = None
         if not self._etiquette.verified:
             # Until a request proves the login, send one at a time: a wrong password then costs
-            # one failed login, not one per concurrent caller.
+            # one failed login, not one per concurrent caller. Set before any await, so that
+            # callers arriving meanwhile wait for it.
             probe = self._probe = asyncio.Event()
+        try:
+            reserved = await self._reserve(key, probe=probe is not None)
+        except BaseException:
+            self._etiquette.unacquire(key)
+            self._release(probe)
+            raise
+        if not isinstance(reserved, Ticket | None):
+            self._etiquette.unacquire(key)
+            self._release(probe)
+            raise _Refused(reserved)
+        self.stats.upstream_requests += 1
+        started = self._clock.monotonic()
         answered = False
+        outcome: Outcome = "no_answer"
+        settled = False
 
         def on_answer() -> None:
             nonlocal answered
@@ -479,8 +615,12 @@ class SmscClient:
 
         try:
             result = await perform(on_answer)
+            outcome = "ok"
         except SmscError as err:
-            error = self._learn(key, err)
+            outcome = _outcome(err)
+            settled = True
+            stored_wait = await self._settle(reserved, outcome)
+            error = self._learn(key, err, stored_wait)
             self._release(probe)
             self._record_failure(key, kind, error, started)
             if error is err:
@@ -489,9 +629,38 @@ class SmscClient:
         finally:
             self._etiquette.release(key)
             self._release(probe)
+            if not settled:
+                # "answer" e.g. when the disk filled while a file streamed: the login worked.
+                final: Outcome = "answer" if answered and outcome != "ok" else outcome
+                # Shielded: a cancelled caller still records how its request ended.
+                await asyncio.shield(self._settle(reserved, final))
         on_answer()
         self._record_success(key, kind, started)
         return result
+
+    async def _reserve(self, key: RequestKey, *, probe: bool) -> Ticket | Throttle | None:
+        """Take a slot in the durable budget; None when the store is down (in-process rules)."""
+        try:
+            reserved = await self._budget.reserve(key, probe=probe)
+        except BudgetUnavailableError as err:
+            self.stats.budget_unavailable += 1
+            if not self._budget_down:
+                self._budget_down = True
+                log.warning("Sending on the in-process SMSC limits alone: %s", err)
+            return None
+        if self._budget_down:
+            self._budget_down = False
+            log.info("The durable SMSC budget is back")
+        return reserved
+
+    async def _settle(self, ticket: Ticket | None, outcome: Outcome) -> float | None:
+        if ticket is None:
+            return None
+        try:
+            return await self._budget.settle(ticket, outcome)
+        except BudgetUnavailableError as err:
+            log.warning("Could not record how an SMSC request ended: %s", err)
+            return None
 
     def _release(self, probe: asyncio.Event | None) -> None:
         if probe is None:
@@ -500,19 +669,24 @@ class SmscClient:
             self._probe = None
         probe.set()
 
-    def _learn(self, key: RequestKey, err: SmscError) -> SmscError:
-        """Update the backoffs from an error; return the error to raise, with retry_after."""
+    def _learn(self, key: RequestKey, err: SmscError, stored_wait: float | None) -> SmscError:
+        """Update the backoffs from an error; return the error to raise, with retry_after.
+
+        `stored_wait` is what the durable budget imposes (it also counts earlier processes'
+        failed logins), the longer of the two wins.
+        """
         if not isinstance(err, SmscApiError):
             return err
         if isinstance(err, SmscRateLimitedError):
             wait = self._etiquette.on_rate_limited(key)
-            return _backoff_error(Throttle("rate_limited", wait), err.description)
+            return _backoff_error(Throttle("rate_limited", wait), err.description, answered=True)
         if isinstance(err, SmscIpBlockedError):
             wait = self._etiquette.on_ip_blocked()
-            return _backoff_error(Throttle("ip_blocked", wait), err.description)
+            return _backoff_error(Throttle("ip_blocked", wait), err.description, answered=True)
         if isinstance(err, SmscAuthError):
-            wait = self._etiquette.on_auth_failed()
-            return _backoff_error(Throttle("auth", wait), err.description)
+            wait = max(self._etiquette.on_auth_failed(), stored_wait or 0.0)
+            self._etiquette.hold_logins(wait)
+            return _backoff_error(Throttle("auth", wait), err.description, answered=True)
         # Errors 1, 5 and unknown ones are answers from a logged-in session.
         self._etiquette.on_answer(key)
         return err
@@ -553,31 +727,78 @@ class SmscClient:
             yield resp
 
 
-def _throttle_error(throttle: Throttle) -> SmscApiError:
+class _Refused(Exception):
+    """The durable budget refused a request the in-process etiquette allowed."""
+
+    def __init__(self, throttle: Throttle) -> None:
+        self.throttle = throttle
+        super().__init__(throttle.reason)
+
+
+def _outcome(err: SmscError) -> Outcome:
+    """What the durable budget learns from a failed request."""
+    if isinstance(err, SmscRateLimitedError):
+        return "rate_limited"
+    if isinstance(err, SmscIpBlockedError):
+        return "ip_blocked"
+    if isinstance(err, SmscAuthError):
+        return "auth_failed"
+    if isinstance(err, SmscApiError):
+        return "answer"  # errors 1, 5, unknown: the login works
+    return "no_answer"
+
+
+def _throttle_error(throttle: Throttle) -> SmscError:
     """The exception for a request we did not send, saying when to try again."""
-    return _backoff_error(throttle, "")
+    err = _backoff_error(throttle, "", answered=False)
+    err.sent = False
+    return err
 
 
-def _backoff_error(throttle: Throttle, description: str) -> SmscApiError:
+# What made us wait, in words: SMSC's errors are SMSC's, our own budget is ours.
+_BUDGET_CAUSES = {
+    "probe": "another of our processes is logging in to SMSC right now",
+    "unconfirmed": (
+        "an earlier login attempt got no answer before the bot restarted "
+        "(counted as a failed login)"
+    ),
+}
+
+
+def _backoff_error(throttle: Throttle, description: str, *, answered: bool) -> SmscError:
+    """The error for a backoff: `answered` when SMSC's answer just caused it."""
     wait = format_wait(throttle.retry_after)
+    after = throttle.retry_after
     if throttle.reason == "ip_blocked":
+        cause = "SMSC has blocked this server's IP address (error 4)"
         return SmscIpBlockedError(
-            f"SMSC has temporarily blocked this server's IP address; next attempt in {wait}",
-            retry_after=throttle.retry_after,
+            f"{cause}; next attempt in {wait}",
+            retry_after=after,
             description=description,
+            cause=cause,
         )
     if throttle.reason == "auth":
+        cause = "SMSC rejected the login or password, or this IP (error 2)"
         return SmscAuthError(
-            "SMSC rejected the login or password (or this IP is not allowed); "
-            f"next attempt in {wait}",
-            retry_after=throttle.retry_after,
+            f"{cause}; next login attempt in {wait}",
+            retry_after=after,
             description=description,
+            cause=cause,
         )
-    return SmscRateLimitedError(
-        f"SMSC is rate-limiting us; try again in {wait}",
-        retry_after=throttle.retry_after,
-        description=description,
+    if throttle.reason == "rate_limited":
+        cause = (
+            "SMSC answered error 9 (too many requests)"
+            if answered
+            else "we are waiting out SMSC's error 9 (too many requests)"
+        )
+        return SmscRateLimitedError(
+            f"{cause}; next try in {wait}", retry_after=after, description=description, cause=cause
+        )
+    cause = _BUDGET_CAUSES.get(
+        throttle.reason,
+        "our own limit of identical SMSC requests a minute is used up (SMSC refused nothing)",
     )
+    return SmscBudgetError(f"{cause}; next try in {wait}", retry_after=after, cause=cause)
 
 
 def _classify(err: SmscError) -> tuple[str, int | None, str]:

@@ -7,14 +7,26 @@ from __future__ import annotations
 
 
 class SmscError(Exception):
-    """Base of every SMSC failure. `retry_after` (seconds) is set when waiting will help."""
+    """Base of every SMSC failure. `retry_after` (seconds) is set when waiting will help.
+
+    `cause` names what happened in a few words without the wait ("SMSC answered HTTP 500",
+    "our own limit of ... is used up"), for notes that add their own times.
+    """
 
     code: int | None = None
     default_message = "SMSC request failed"
 
-    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        cause: str | None = None,
+    ) -> None:
         self.message = message or self.default_message
         self.retry_after = retry_after
+        self.cause = cause or self.message
+        self.sent = True  # False: a refusal of our own backoff or budget, nothing was sent
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -30,9 +42,10 @@ class SmscApiError(SmscError):
         *,
         retry_after: float | None = None,
         description: str = "",
+        cause: str | None = None,
     ) -> None:
         self.description = description  # SMSC's own text, untrusted: escape before showing
-        super().__init__(message, retry_after=retry_after)
+        super().__init__(message, retry_after=retry_after, cause=cause)
 
 
 class SmscParameterError(SmscApiError):
@@ -56,8 +69,16 @@ class SmscNotFoundError(SmscApiError):
 
 
 class SmscRateLimitedError(SmscApiError):
+    """SMSC answered error 9, or we are still backing off after it."""
+
     code = 9
-    default_message = "SMSC is rate-limiting us"
+    default_message = "SMSC answered error 9 (too many requests)"
+
+
+class SmscBudgetError(SmscError):
+    """Not sent: our own request budget said wait (SMSC itself refused nothing)."""
+
+    default_message = "Our own SMSC request budget is used up"
 
 
 class SmscUnknownApiError(SmscApiError):
@@ -74,6 +95,12 @@ class SmscTransportError(SmscError):
 
 class SmscTimeoutError(SmscTransportError):
     default_message = "SMSC did not answer in time"
+
+
+class SmscSlowError(SmscTimeoutError):
+    """SMSC has not answered yet; the request goes on in the background."""
+
+    default_message = "SMSC has not answered yet (still waiting in the background)"
 
 
 class SmscConnectionError(SmscTransportError):

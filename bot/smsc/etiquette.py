@@ -56,7 +56,10 @@ def _opt(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-ThrottleReason = Literal["ip_blocked", "auth", "rate_limited", "window"]
+# ip_blocked/auth/rate_limited: backing off after SMSC's errors 4, 2 and 9; window: our own
+# identical-request budget; probe: another process is proving the login right now;
+# unconfirmed: a login attempt's answer was lost in a crash, so it counts as a failed one.
+ThrottleReason = Literal["ip_blocked", "auth", "rate_limited", "window", "probe", "unconfirmed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,14 @@ class IdenticalWindow:
         sent = self._sent.get(key, [])
         if math.inf in sent:
             sent[sent.index(math.inf)] = self._clock.monotonic()
+
+    def cancel(self, key: Hashable) -> None:
+        """Forget a `start()` whose request was never sent."""
+        sent = self._sent.get(key, [])
+        if math.inf in sent:
+            sent.remove(math.inf)
+        if not sent:
+            self._sent.pop(key, None)
 
     def record(self, key: Hashable) -> None:
         """Note a send of `key` that started and ended just now."""
@@ -202,6 +213,10 @@ class Etiquette:
         """Note that an acquired request has ended, however it ended."""
         self.window.finish(key)
 
+    def unacquire(self, key: Hashable) -> None:
+        """Give back an acquired slot whose request was not sent after all."""
+        self.window.cancel(key)
+
     def on_success(self, key: Hashable) -> None:
         """Clear the backoffs after SMSC answered normally."""
         self.verified = True
@@ -241,6 +256,10 @@ class Etiquette:
             next_attempt = max(next_attempt, oldest + self._auth_failure_span)
         self._auth_blocked_until = next_attempt
         return next_attempt - now
+
+    def hold_logins(self, seconds: float) -> None:
+        """Allow no login attempt for at least `seconds` (e.g. what earlier processes cost)."""
+        self._auth_blocked_until = max(self._auth_blocked_until, self._clock.monotonic() + seconds)
 
     def _forget_expired_keys(self, now: float) -> None:
         expired = [k for k, until in self._key_blocked_until.items() if until <= now]

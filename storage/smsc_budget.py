@@ -1,0 +1,134 @@
+"""The SMSC request budget's rows (table `smsc_budget`, migration 0003) and their one operation.
+
+The policy (what may be sent, what an error costs) lives with the SMSC client
+(`bot.smsc.budget`); storage only runs it atomically: `SqliteBudgetStore.transact` reads every
+row, lets the policy decide, and writes its changes in one `BEGIN IMMEDIATE` transaction, so two
+processes on one database can never both take the last slot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import aiosqlite
+
+from .db import from_db_time, locked, to_db_time, transaction
+
+T = TypeVar("T")
+
+
+class BudgetUnavailableError(Exception):
+    """The budget could not be read or written (database closed, locked, disk full, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRecord:
+    """One fact of the budget; `id` is None until it is stored."""
+
+    scope: str
+    event: str
+    at: datetime
+    until: datetime
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetChange(Generic[T]):
+    """What a decision returns: its result and the rows to add, replace (by id) and delete."""
+
+    result: T
+    add: Sequence[BudgetRecord] = ()
+    replace: Sequence[BudgetRecord] = ()
+    delete: Collection[int] = field(default_factory=tuple)
+
+
+Decide = Callable[[Sequence[BudgetRecord]], BudgetChange[T]]
+
+
+def clamp_future(records: Sequence[BudgetRecord], now: datetime) -> list[BudgetRecord]:
+    """Move rows stamped after `now` (the wall clock stepped back) to now, keeping durations.
+
+    Without this a step back of 10 minutes would keep a 60 s window shut for 11 minutes; a row
+    "from the future" is treated as written just now, so it still counts in full.
+    """
+    moved: list[BudgetRecord] = []
+    for record in records:
+        if record.at > now:
+            shift = record.at - now
+            moved.append(replace(record, at=now, until=record.until - shift))
+    return moved
+
+
+class SqliteBudgetStore:
+    """The budget in the bot's SQLite database (one connection, shared with the rest)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def transact(self, now: datetime, decide: Decide[T]) -> tuple[T, list[int]]:
+        """Run `decide` over every row and apply its change atomically; return (result, new ids)."""
+        try:
+            return await self._transact(now, decide)
+        except (sqlite3.Error, ValueError, OSError) as err:
+            # ValueError: aiosqlite's "no active connection" once the database is closed.
+            raise BudgetUnavailableError(f"SMSC budget not available: {err}") from err
+
+    async def _transact(self, now: datetime, decide: Decide[T]) -> tuple[T, list[int]]:
+        conn = self._conn
+        async with transaction(conn):
+            async with conn.execute("SELECT id, scope, event, at, until FROM smsc_budget") as cur:
+                rows = await cur.fetchall()
+            records = [
+                BudgetRecord(
+                    id=int(r[0]),
+                    scope=str(r[1]),
+                    event=str(r[2]),
+                    at=from_db_time(r[3]),
+                    until=from_db_time(r[4]),
+                )
+                for r in rows
+            ]
+            moved = {r.id: r for r in clamp_future(records, now)}
+            records = [moved.get(r.id, r) for r in records]
+            change = decide(records)
+            for record in [*moved.values(), *change.replace]:
+                await conn.execute(
+                    "UPDATE smsc_budget SET at = ?, until = ? WHERE id = ?",
+                    (to_db_time(record.at), to_db_time(record.until), record.id),
+                )
+            if change.delete:
+                ids = list(change.delete)
+                marks = ",".join("?" * len(ids))
+                await conn.execute(f"DELETE FROM smsc_budget WHERE id IN ({marks})", ids)  # noqa: S608 - only placeholders
+            added: list[int] = []
+            for record in change.add:
+                cursor = await conn.execute(
+                    "INSERT INTO smsc_budget (scope, event, at, until) VALUES (?, ?, ?, ?)",
+                    (record.scope, record.event, to_db_time(record.at), to_db_time(record.until)),
+                )
+                added.append(int(cursor.lastrowid or 0))
+                await cursor.close()
+        return change.result, added
+
+
+async def budget_rows(conn: aiosqlite.Connection) -> list[BudgetRecord]:
+    """Every budget row, oldest first (for tests and diagnostics)."""
+    async with (
+        locked(conn),
+        conn.execute("SELECT id, scope, event, at, until FROM smsc_budget ORDER BY id") as cur,
+    ):
+        rows = await cur.fetchall()
+    return [
+        BudgetRecord(
+            id=int(r[0]),
+            scope=str(r[1]),
+            event=str(r[2]),
+            at=from_db_time(r[3]),
+            until=from_db_time(r[4]),
+        )
+        for r in rows
+    ]
