@@ -11,7 +11,7 @@ error shape is recognised wherever an answer is read:
 List items SMSC sends that we cannot use (not an object, no id or an id outside SQLite's int64,
 a negative id, a status outside 0..4) are skipped instead of failing the whole list: one odd task
 must not hide all the others, nor stop the watcher. Text fields are sanitised, never refused:
-lone surrogates (valid JSON, ``"\ud800"``, but neither UTF-8 nor Telegram can carry them) and NUL
+lone surrogates (valid JSON, ``"\\ud800"``, but neither UTF-8 nor Telegram can carry them) and NUL
 become U+FFFD, other types become text, and absurdly long values are cut to `MAX_TEXT`.
 
 Skipped items are reported once per page, never once per item (10,000 bad rows must not write
