@@ -140,3 +140,40 @@ async def test_ten_thousand_bad_rows_log_one_line_per_poll(
     text = await rig.reply_text(ADMIN_CHAT, "/tasks")
     assert "#40" in text
     assert "#41" in text
+
+
+# --- nothing is too long to send ------------------------------------------------------------
+
+LONG = "<&>" * 3000 + "😀" * 3000 + "\u202e" * 100
+
+
+async def test_overlong_fields_still_alert_and_page(rig: Rig) -> None:
+    for i in range(1, 26):
+        rig.sim.add_task(
+            SimTask(i, LONG, TaskStatus.RUNNING, created=LONG, time=LONG, file=f"{'f' * 300}{i}")
+        )
+    await rig.poll()  # baseline
+    rig.sim.set_status(25, TaskStatus.COMPLETED)
+    rig.sim.set_status(24, TaskStatus.FAILED)
+    await rig.poll()
+    await rig.deliver()
+    docs = sent(rig, "sendDocument")
+    messages = sent(rig, "sendMessage")
+    assert len(docs) == 2  # the completion, with its file, in both chats
+    assert len(messages) == 2  # the failure
+    assert [c for c in rig.emu.calls if c.status != 200] == []
+    caption = docs[0].response["result"]["caption"]
+    assert "#25" in caption
+    assert "…" in caption  # cut, not refused
+
+    call = await rig.say(ADMIN_CHAT, "/tasks")
+    assert call is not None
+    assert call.status == 200
+    assert "#25" in call.response["result"]["text"]
+    data = call.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    rig.emu.press_button(ADMIN_CHAT, call.response["result"]["message_id"], data)
+    (edit,) = await rig.emu.wait_for("editMessageText")
+    assert edit.status == 200
+    older = edit.response["result"]["text"]
+    assert "older than" in older
+    assert "#25" not in older
