@@ -83,6 +83,7 @@ def diff_tasks(
     changed: list[storage.TaskSnapshot] = []
     alerts: list[storage.NewAlert] = []
     outcomes: list[storage.TaskOutcome] = []
+    decided: set[int] = set()  # a list naming a task twice still yields one outcome
     for task in tasks:
         old = known.get(task.id)
         status = int(task.status)
@@ -90,8 +91,9 @@ def diff_tasks(
             continue
         changed.append(storage.TaskSnapshot(id=task.id, status=status, name=task.name))
         kind = _OUTCOME_KINDS.get(task.status)
-        if kind is None or task.id in finished or old in _FINAL:
+        if kind is None or task.id in finished or task.id in decided or old in _FINAL:
             continue  # not finished, or finished before: a relabel or a lagging replica
+        decided.add(task.id)
         # The first poll only learns what exists; a canceled task may be announced or not.
         alert = baseline_done and (kind != "canceled" or notify_canceled)
         outcomes.append(storage.TaskOutcome(task_id=task.id, kind=kind, alerted=alert))

@@ -115,3 +115,8 @@ def test_outcome_kinds_match_the_alert_kinds(status: TaskStatus) -> None:
         {}, [task(1, status)], baseline_done=True, notify_canceled=True, now=T0
     ).outcomes
     assert outcome.kind in storage.ALERT_KINDS
+
+
+def test_a_task_listed_twice_yields_one_outcome() -> None:
+    twice = [task(1, TaskStatus.COMPLETED), task(1, TaskStatus.FAILED)]
+    assert diff({}, twice, set()) == ["completed:1"]
