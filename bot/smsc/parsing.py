@@ -11,8 +11,8 @@ error shape is recognised wherever an answer is read:
 List items SMSC sends that we cannot use (not an object, no id or an id outside SQLite's int64,
 a negative id, a status outside 0..4) are skipped instead of failing the whole list: one odd task
 must not hide all the others, nor stop the watcher. Text fields are sanitised, never refused:
-lone surrogates (valid JSON, ``"\\ud800"``, but neither UTF-8 nor Telegram can carry them) and NUL
-become U+FFFD, other types become text, and absurdly long values are cut to `MAX_TEXT`.
+lone surrogates (valid JSON, ``"\\ud800"``, but neither UTF-8 nor Telegram can carry them) become
+U+FFFD, NUL is dropped, other types become text, and absurdly long values are cut to `MAX_TEXT`.
 
 Skipped items are reported once per page, never once per item (10,000 bad rows must not write
 10,000 log lines): in `TaskPage.skipped`, and to the caller's `collect_skipped()` collector when
@@ -59,7 +59,7 @@ MAX_TEXT = 1000
 # more than 4,300 digits at all (a ValueError that would sink the whole list), so never try.
 _MAX_INT_DIGITS = 25
 _OUT_OF_RANGE = MAX_TASK_ID + 1  # what an over-long integer becomes: surely out of range
-_UNSAFE_CHARS = re.compile("[\ud800-\udfff\x00]")  # lone surrogates (pairs are joined) and NUL
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins proper pairs: these are lone
 _SAMPLE_CHARS = 160
 
 # How a get_file answer starts when it is not a CSV: SMSC's text error, JSON, XML or HTML.
@@ -245,12 +245,13 @@ def _task_or_reason(item: object) -> Task | str:
 
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
     """Any JSON value as text storage and Telegram can take: no lone surrogate or NUL, cut."""
+    # NUL is dropped (C code reading SQLite text stops at it; it shows as nothing anyway).
     if value is None:
         return ""
     text = value if isinstance(value, str) else _as_text(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return _UNSAFE_CHARS.sub("\ufffd", text)
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
 
 
 def _preview(item: object) -> str:
