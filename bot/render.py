@@ -85,11 +85,24 @@ def visible_len(text: str) -> int:
     """UTF-16 length of HTML `text` as Telegram counts it: tags removed, entities decoded."""
     total = 0
     for match in _HTML_TOKEN.finditer(text):
-        token = match.group()
-        if token.startswith("<") and token.endswith(">") and len(token) > 1:
-            continue
-        total += utf16_len(html.unescape(token)) if token.startswith("&") else utf16_len(token)
+        total += _shown(match.group())
     return total
+
+
+_ENTITY_LEN = {"&lt;": 1, "&gt;": 1, "&amp;": 1, "&quot;": 1}  # what esc() writes
+
+
+def _is_tag(token: str) -> bool:
+    return len(token) > 1 and token[0] == "<" and token[-1] == ">"
+
+
+def _shown(token: str) -> int:
+    """UTF-16 units one token shows: none for a tag, its character for an entity."""
+    if _is_tag(token):
+        return 0
+    if token[0] == "&" and len(token) > 1:
+        return _ENTITY_LEN.get(token) or utf16_len(html.unescape(token))
+    return utf16_len(token)
 
 
 def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
@@ -98,32 +111,36 @@ def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
     The cut falls between tags and character references, never inside one, and every tag left
     open is closed again, so the result parses as well as the input did.
     """
-    if visible_len(text) <= limit:
-        return text
+    if utf16_len(text) <= limit:
+        return text  # markup only ever shows shorter than it is written
     budget = limit - utf16_len(ELLIPSIS)
     out: list[str] = []
     open_tags: list[str] = []
     used = 0
+    cut: str | None = None  # the text cut at the budget, once the scan has passed it
     for match in _HTML_TOKEN.finditer(text):
         token = match.group()
-        if token.startswith("<") and token.endswith(">") and len(token) > 1:
-            name = _TAG_NAME.match(token)
-            if token.startswith("</"):
-                if open_tags:
-                    open_tags.pop()
-            elif name is not None:
-                open_tags.append(name.group(1).lower())
-            out.append(token)
+        if _is_tag(token):
+            if cut is None:
+                name = _TAG_NAME.match(token)
+                if token.startswith("</"):
+                    if open_tags:
+                        open_tags.pop()
+                elif name is not None:
+                    open_tags.append(name.group(1).lower())
+                out.append(token)
             continue
-        cost = utf16_len(html.unescape(token)) if token.startswith("&") else utf16_len(token)
-        if used + cost <= budget:
+        cost = _shown(token)
+        if cut is None and used + cost > budget:
+            partial = "" if token[0] == "&" and len(token) > 1 else _cut(token, budget - used)
+            closing = "".join(f"</{tag}>" for tag in reversed(open_tags))
+            cut = "".join(out) + partial + ELLIPSIS + closing
+        elif cut is None:
             out.append(token)
-            used += cost
-            continue
-        if not token.startswith("&"):
-            out.append(_cut(token, budget - used))
-        break
-    return "".join(out) + ELLIPSIS + "".join(f"</{tag}>" for tag in reversed(open_tags))
+        used += cost
+        if used > limit and cut is not None:
+            return cut  # too long indeed; no need to read the rest
+    return text
 
 
 def format_when(parsed: datetime | None, raw: str) -> str:
