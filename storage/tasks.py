@@ -99,6 +99,7 @@ async def _mark_baseline(conn: aiosqlite.Connection, when: str) -> None:
 # --- outcomes: what the watcher concluded about each finished task (migration 0002) -----------
 
 OutcomeKind = Literal["completed", "failed", "canceled"]
+_CHUNK = 500  # ids per IN (...): well under SQLite's oldest limit of 999 parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,14 +144,26 @@ async def record_outcomes(
     last word on "never twice", so a stale snapshot cannot queue a second alert.
     """
     when = to_db_time(now)
-    new: set[int] = set()
+    ids = list(dict.fromkeys(o.task_id for o in outcomes))
     async with transaction(conn):
-        for outcome in outcomes:
-            cur = await conn.execute(
-                "INSERT INTO task_outcomes (task_id, kind, alerted, recorded_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO NOTHING",
-                (outcome.task_id, outcome.kind, int(outcome.alerted), when),
+        # Which already have one, read inside the write transaction (so nothing can slip in
+        # between); then one executemany: a 10,000-task baseline costs a few statements, not
+        # 10,000 round trips to the database thread.
+        existing: set[int] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await conn.execute_fetchall(
+                f"SELECT task_id FROM task_outcomes WHERE task_id IN ({marks})",  # noqa: S608 - only "?"s
+                chunk,
             )
-            if cur.rowcount > 0:
-                new.add(outcome.task_id)
-    return new
+            existing.update(int(row[0]) for row in rows)
+        new: dict[int, TaskOutcome] = {}
+        for outcome in outcomes:
+            if outcome.task_id not in existing and outcome.task_id not in new:
+                new[outcome.task_id] = outcome
+        await conn.executemany(
+            "INSERT INTO task_outcomes (task_id, kind, alerted, recorded_at) VALUES (?, ?, ?, ?)",
+            [(o.task_id, o.kind, int(o.alerted), when) for o in new.values()],
+        )
+    return set(new)
