@@ -78,6 +78,16 @@ class Metrics:
             "telegram_api_errors", "Errors from the Telegram Bot API", ["kind"], registry=r
         )
         self.commands = Counter("bot_commands", "Commands received", ["command"], registry=r)
+        self.items_skipped = Counter(
+            "smsc_items_skipped",
+            "SMSC list items the watcher skipped as unusable (bad id or status), summed per poll",
+            registry=r,
+        )
+        self.last_poll_skipped = Gauge(
+            "watcher_last_poll_items_skipped",
+            "SMSC list items skipped as unusable in the watcher's last poll",
+            registry=r,
+        )
 
     def watch_smsc(self, stats: SmscStats) -> None:
         """Export the client's cache and coalescing counters."""

@@ -1,14 +1,15 @@
-"""The watcher's snapshot of SMSC's deferred tasks (written by `outbox.record_poll`)."""
+"""The watcher's snapshot of SMSC's deferred tasks and the outcome it recorded for each."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, cast, get_args
 
 import aiosqlite
 
-from .db import from_db_time, locked
+from .db import StorageError, from_db_time, locked, to_db_time, transaction
 
 # Key in the state table; its value is when the first poll was recorded.
 BASELINE_KEY = "tasks.baseline_at"
@@ -93,3 +94,76 @@ async def _mark_baseline(conn: aiosqlite.Connection, when: str) -> None:
         "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
         (BASELINE_KEY, when, when),
     )
+
+
+# --- outcomes: what the watcher concluded about each finished task (migration 0002) -----------
+
+OutcomeKind = Literal["completed", "failed", "canceled"]
+_CHUNK = 500  # ids per IN (...): well under SQLite's oldest limit of 999 parameters
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    """A task's first final status, and whether an alert was queued for it."""
+
+    task_id: int
+    kind: OutcomeKind
+    alerted: bool
+
+
+async def load_finished_ids(conn: aiosqlite.Connection) -> set[int]:
+    """Return the ids of every task whose outcome is recorded (they never alert again)."""
+    async with locked(conn):
+        rows = await conn.execute_fetchall("SELECT task_id FROM task_outcomes")
+    return {int(row[0]) for row in rows}
+
+
+async def get_outcome(conn: aiosqlite.Connection, task_id: int) -> TaskOutcome | None:
+    """Return the recorded outcome of a task, or None while it has none."""
+    async with (
+        locked(conn),
+        conn.execute(
+            "SELECT task_id, kind, alerted FROM task_outcomes WHERE task_id = ?", (task_id,)
+        ) as cur,
+    ):
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    kind = str(row[1])
+    if kind not in get_args(OutcomeKind):
+        raise StorageError(f"unknown outcome kind {kind!r} in the database")
+    return TaskOutcome(int(row[0]), cast(OutcomeKind, kind), bool(row[2]))
+
+
+async def record_outcomes(
+    conn: aiosqlite.Connection, outcomes: Sequence[TaskOutcome], now: datetime
+) -> set[int]:
+    """Record first outcomes; return the task ids that were new (an alert may go only to those).
+
+    A task that already has an outcome keeps it: the database, not the caller's memory, has the
+    last word on "never twice", so a stale snapshot cannot queue a second alert.
+    """
+    when = to_db_time(now)
+    ids = list(dict.fromkeys(o.task_id for o in outcomes))
+    async with transaction(conn):
+        # Which already have one, read inside the write transaction (so nothing can slip in
+        # between); then one executemany: a 10,000-task baseline costs a few statements, not
+        # 10,000 round trips to the database thread.
+        existing: set[int] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await conn.execute_fetchall(
+                f"SELECT task_id FROM task_outcomes WHERE task_id IN ({marks})",  # noqa: S608 - only "?"s
+                chunk,
+            )
+            existing.update(int(row[0]) for row in rows)
+        new: dict[int, TaskOutcome] = {}
+        for outcome in outcomes:
+            if outcome.task_id not in existing and outcome.task_id not in new:
+                new[outcome.task_id] = outcome
+        await conn.executemany(
+            "INSERT INTO task_outcomes (task_id, kind, alerted, recorded_at) VALUES (?, ?, ?, ?)",
+            [(o.task_id, o.kind, int(o.alerted), when) for o in new.values()],
+        )
+    return set(new)

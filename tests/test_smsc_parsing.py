@@ -19,9 +19,12 @@ from bot.smsc.errors import (
     SmscRateLimitedError,
     SmscUnknownApiError,
 )
-from bot.smsc.models import SMSC_TZ, TaskStatus
+from bot.smsc.models import MAX_TASK_ID, SMSC_TZ, TaskStatus
 from bot.smsc.parsing import (
+    MAX_TEXT,
     classify_file_head,
+    clean_text,
+    collect_skipped,
     error_from_body,
     parse_error,
     parse_smsc_time,
@@ -186,7 +189,10 @@ def test_unusable_items_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixt
     assert [t.id for t in page.tasks] == [5, 1]
     assert page.item_count == 9
     assert page.last_id == 1
-    assert len([r for r in caplog.records if "Skipping SMSC list item" in r.getMessage()]) == 7
+    assert page.skipped.count == 7
+    assert page.skipped.sample.startswith("item 1: no id")
+    (line,) = [r.getMessage() for r in caplog.records]  # one line for the page, not one per item
+    assert "Skipped 7 unusable SMSC list items" in line
 
 
 def test_page_last_id_counts_skipped_items() -> None:
@@ -275,3 +281,124 @@ def test_file_body_that_is_not_an_error(body: bytes, message: str) -> None:
 
     assert isinstance(err, SmscBadResponseError)
     assert message in str(err)
+
+
+# --- hostile items: skipped or sanitised, never the whole list (issue 8) ----------------------
+
+HOSTILE_ITEMS: list[tuple[str, str]] = [
+    ('{"id": 99999999999999999999, "name": "huge", "status": 2}', "id out of range"),
+    ('{"id": "99999999999999999999", "name": "huge text", "status": 2}', "id out of range"),
+    ('{"id": 9223372036854775808, "name": "int64 + 1", "status": 2}', "id out of range"),
+    ('{"id": ' + "9" * 5000 + ', "name": "5000 digits", "status": 2}', "id out of range"),
+    ('{"id": "' + "9" * 5000 + '", "name": "5000 digits text", "status": 2}', "id out of range"),
+    ('{"id": 1e300, "name": "float", "status": 2}', "id out of range"),
+    ('{"id": -5, "name": "negative", "status": 2}', "id out of range"),
+    ('{"id": 1.5, "name": "fraction", "status": 2}', "id is not an integer"),
+    ('{"id": NaN, "name": "nan", "status": 2}', "id is not an integer"),
+    ('{"id": Infinity, "name": "inf", "status": 2}', "id is not an integer"),
+    ('{"id": [7], "name": "list", "status": 2}', "id is not an integer"),
+    ('{"id": null, "name": "null", "status": 2}', "no id"),
+    ('{"id": 7, "name": "no status"}', "no status"),
+    ('{"id": 7, "name": "status null", "status": null}', "no status"),
+    ('{"id": 7, "name": "status dict", "status": {"v": 2}}', "status is not an integer"),
+    ('{"id": 7, "name": "status huge", "status": 99999999999999999999}', "unknown status"),
+    ('{"id": 7, "name": "status -1", "status": -1}', "unknown status"),
+    ("[1, 2]", "not an object"),
+    ('"text"', "not an object"),
+    ("12", "not an object"),
+]
+
+
+@pytest.mark.parametrize(("item", "reason"), HOSTILE_ITEMS)
+def test_a_hostile_item_is_skipped_and_the_rest_kept(item: str, reason: str) -> None:
+    body = f'[{{"id": 3, "name": "good", "status": 2}}, {item}, {{"id": 1, "status": 4}}]'
+
+    page = parse_task_page(body)
+
+    assert [t.id for t in page.tasks] == [3, 1]
+    assert page.skipped.count == 1
+    assert page.skipped.sample.startswith(f"item 1: {reason}:")
+    assert len(page.skipped.sample) <= 200  # a sample, not the whole item
+
+
+def test_int64_bounds_are_kept() -> None:
+    body = json.dumps([{"id": MAX_TASK_ID, "status": 2}, {"id": 0, "status": 1}])
+
+    assert [t.id for t in parse_task_list(body)] == [MAX_TASK_ID, 0]
+
+
+@pytest.mark.parametrize(
+    ("field_json", "expected"),
+    [
+        ('"\\ud800"', "\ufffd"),
+        ('"a\\udfffb"', "a\ufffdb"),
+        ('"\\ud83d\\ude00 pair"', "😀 pair"),  # a proper pair is one character, kept
+        ('"nul\\u0000here"', "nulhere"),
+        ("null", ""),
+        ("12345", "12345"),
+        ("true", "True"),
+        ('{"a": 1}', "{'a': 1}"),
+        ("[1, 2]", "[1, 2]"),
+    ],
+)
+def test_text_fields_are_sanitised(field_json: str, expected: str) -> None:
+    body = (
+        f'[{{"id": 1, "status": 2, "name": {field_json}, "file": {field_json},'
+        f' "created": {field_json}, "time": {field_json}}}]'
+    )
+
+    (task,) = parse_task_list(body)
+
+    assert task.name == task.file == task.created_raw == task.time_raw == expected
+    task.name.encode("utf-8")  # storable: SQLite would raise on a lone surrogate
+
+
+def test_absurdly_long_fields_are_cut() -> None:
+    huge = "Ж" * 1_000_000
+    body = json.dumps([{"id": 1, "status": 2, "name": huge, "created": huge, "file": huge}])
+
+    (task,) = parse_task_list(body)
+
+    assert len(task.name) == len(task.created_raw) == len(task.file) == MAX_TEXT
+    assert task.name.endswith("…")
+    assert task.created is None
+
+
+def test_clean_text_cuts_before_replacing() -> None:
+    assert clean_text("\ud800" * 5, limit=3) == "\ufffd\ufffd…"
+
+
+def test_deeply_nested_json_is_a_bad_response_not_a_crash() -> None:
+    body = "[" * 100_000 + "]" * 100_000
+
+    with pytest.raises(SmscBadResponseError, match="nested"):
+        parse_task_list(body)
+
+
+def test_many_bad_rows_log_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    rows = [{"id": -i, "status": 2} for i in range(1, 10_001)] + [{"id": 5, "status": 2}]
+
+    with caplog.at_level(logging.WARNING, logger="bot.smsc.parsing"):
+        page = parse_task_page(json.dumps(rows))
+
+    assert [t.id for t in page.tasks] == [5]
+    assert page.skipped.count == 10_000
+    assert len(caplog.records) == 1
+    assert "10000" in caplog.records[0].getMessage()
+
+
+def test_a_collector_gathers_pages_and_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    bad = json.dumps([{"id": None, "status": 2}, {"id": 2, "status": 2}])
+
+    with caplog.at_level(logging.WARNING), collect_skipped() as collected:
+        parse_task_page(bad)
+        parse_task_page(bad)
+        parse_task_page("[]")
+
+    assert collected.pages == 3
+    assert collected.report.count == 2
+    assert collected.report.sample.startswith("item 0: no id")
+    assert caplog.records == []
+    with caplog.at_level(logging.WARNING):
+        parse_task_page(bad)  # outside the scope: logged again
+    assert len(caplog.records) == 1

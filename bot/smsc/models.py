@@ -7,11 +7,14 @@ from datetime import datetime, timedelta, timezone
 from enum import IntEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # SMSC shows times in Moscow time (UTC+3, no DST since 2014) as "dd.mm.yyyy hh:mm:ss".
 SMSC_TZ = timezone(timedelta(hours=3), "MSK")
 SMSC_TIME_FORMAT = "%d.%m.%Y %H:%M:%S"
+# SQLite's INTEGER is a signed 64-bit value: a larger task id cannot be stored, so a list item
+# with one is skipped (bot/smsc/parsing.py) instead of failing every poll.
+MAX_TASK_ID = 2**63 - 1
 
 
 class TaskStatus(IntEnum):
@@ -59,12 +62,14 @@ class Task(BaseModel):
     """One deferred task from `get_list`.
 
     `created`/`time` are parsed when SMSC uses its usual format; the raw text is always kept so a
-    format we do not know is shown as SMSC sent it instead of being lost.
+    format we do not know is shown as SMSC sent it instead of being lost. Tasks built by
+    `bot.smsc.parsing` also hold only text that SQLite and Telegram can take (no lone
+    surrogate, no NUL, at most `parsing.MAX_TEXT` characters per field).
     """
 
     model_config = ConfigDict(frozen=True)
 
-    id: int
+    id: int = Field(ge=0, le=MAX_TASK_ID)
     name: str
     status: TaskStatus
     created_raw: str = ""

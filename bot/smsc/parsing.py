@@ -8,8 +8,15 @@ error shape is recognised wherever an answer is read:
 * ``<result><error>description</error><error_code>N</error_code></result>``  (fmt=2)
 * ``{"error": "description", "error_code": N}``                              (fmt=3)
 
-List items SMSC sends that we cannot use (no id, a status outside 0..4, not an object) are skipped
-with a warning instead of failing the whole list: one odd task must not hide all the others.
+List items SMSC sends that we cannot use (not an object, no id or an id outside SQLite's int64,
+a negative id, a status outside 0..4) are skipped instead of failing the whole list: one odd task
+must not hide all the others, nor stop the watcher. Text fields are sanitised, never refused:
+lone surrogates (valid JSON, ``"\\ud800"``, but neither UTF-8 nor Telegram can carry them) become
+U+FFFD, NUL is dropped, other types become text, and absurdly long values are cut to `MAX_TEXT`.
+
+Skipped items are reported once per page, never once per item (10,000 bad rows must not write
+10,000 log lines): in `TaskPage.skipped`, and to the caller's `collect_skipped()` collector when
+there is one (the watcher's poll: one line per poll, however many pages), else in one warning.
 """
 
 from __future__ import annotations
@@ -18,8 +25,14 @@ import html
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
+
+from pydantic import ValidationError
 
 from bot.smsc.errors import (
     API_ERRORS,
@@ -28,7 +41,7 @@ from bot.smsc.errors import (
     SmscError,
     SmscUnknownApiError,
 )
-from bot.smsc.models import SMSC_TIME_FORMAT, SMSC_TZ, Task, TaskStatus
+from bot.smsc.models import MAX_TASK_ID, SMSC_TIME_FORMAT, SMSC_TZ, Task, TaskStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +52,15 @@ _XML_TEXT = re.compile(r"<error>(.*?)</error>", re.IGNORECASE | re.DOTALL)
 _INTEGER = re.compile(r"-?[0-9]+")
 _BOM = "\ufeff"
 _MAX_DESCRIPTION = 300
+# Longest text kept from a list item, in characters: far above anything worth showing (render.py
+# cuts much shorter), small enough that a hostile list cannot bloat SQLite or alert payloads.
+MAX_TEXT = 1000
+# An integer literal longer than this is out of int64 range anyway; Python refuses to convert
+# more than 4,300 digits at all (a ValueError that would sink the whole list), so never try.
+_MAX_INT_DIGITS = 25
+_OUT_OF_RANGE = MAX_TASK_ID + 1  # what an over-long integer becomes: surely out of range
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins proper pairs: these are lone
+_SAMPLE_CHARS = 160
 
 # How a get_file answer starts when it is not a CSV: SMSC's text error, JSON, XML or HTML.
 _HEAD_TEXT_ERROR = re.compile(rb"ERROR\s*=\s*-?\d+", re.IGNORECASE)
@@ -75,12 +97,55 @@ def parse_error(text: str) -> SmscApiError | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class SkipReport:
+    """List items that could not be used: how many, and what the first one looked like."""
+
+    count: int = 0
+    sample: str = ""  # "item 3: id out of range: {'id': 99999999999999999999, ...}"
+
+    def __add__(self, other: SkipReport) -> SkipReport:
+        """Both reports as one (the first sample is kept)."""
+        return SkipReport(self.count + other.count, self.sample or other.sample)
+
+
+NO_SKIPS = SkipReport()
+
+
 class TaskPage(NamedTuple):
     """One get_list answer: the usable tasks, and what paging needs to know about the raw list."""
 
     tasks: tuple[Task, ...]
     item_count: int  # items SMSC sent, usable or not
-    last_id: int | None  # id of the last item that had one, in SMSC's order
+    last_id: int | None  # id of the last item that had one (in int64 range), in SMSC's order
+    skipped: SkipReport = NO_SKIPS
+
+
+@dataclass(slots=True)
+class SkipCollector:
+    """What `collect_skipped()` gathered: pages parsed in its scope and the items they skipped."""
+
+    pages: int = 0
+    report: SkipReport = NO_SKIPS
+
+
+_collector: ContextVar[SkipCollector | None] = ContextVar("smsc_skip_collector", default=None)
+
+
+@contextmanager
+def collect_skipped() -> Iterator[SkipCollector]:
+    """Gather the skip reports of every page parsed in this scope, instead of logging each.
+
+    A context variable, so it follows the request into the task the SMSC client runs it in (a
+    task copies the context of whoever started it). A list served from the cache, or fetched by
+    another caller, is parsed outside the scope: then `pages` stays 0.
+    """
+    collector = SkipCollector()
+    token = _collector.set(collector)
+    try:
+        yield collector
+    finally:
+        _collector.reset(token)
 
 
 def parse_task_list(text: str) -> list[Task]:
@@ -96,49 +161,106 @@ def parse_task_page(text: str) -> TaskPage:
     if not body:
         raise SmscBadResponseError("SMSC sent an empty answer")
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=_json_int)
+    except RecursionError as err:
+        raise SmscBadResponseError("SMSC sent JSON nested too deeply to read") from err
     except ValueError as err:
         raise SmscBadResponseError(_describe_unexpected(body)) from err
     if not isinstance(data, list):
         raise SmscBadResponseError("SMSC sent an answer that is not a task list")
     tasks: list[Task] = []
     last_id: int | None = None
+    skipped = 0
+    sample = ""
     for index, item in enumerate(data):
         item_id = _as_int(item.get("id")) if isinstance(item, dict) else None
-        if item_id is not None:
+        if item_id is not None and 0 <= item_id <= MAX_TASK_ID:
             last_id = item_id
-        task = parse_task(item)
-        if task is None:
-            log.warning("Skipping SMSC list item %d: no usable id or status", index)
+        task = _task_or_reason(item)
+        if isinstance(task, str):
+            skipped += 1
+            if not sample:
+                sample = f"item {index}: {task}: {_preview(item)}"
             continue
         tasks.append(task)
-    return TaskPage(tuple(tasks), len(data), last_id)
+    report = SkipReport(skipped, sample)
+    _report(report)
+    return TaskPage(tuple(tasks), len(data), last_id, report)
+
+
+def _report(report: SkipReport) -> None:
+    collector = _collector.get()
+    if collector is not None:
+        collector.pages += 1
+        collector.report += report
+    elif report.count:
+        log.warning(
+            "Skipped %d unusable SMSC list items (first: %s)",
+            report.count,
+            report.sample,
+            extra={"event": "smsc_items_skipped", "count": report.count},
+        )
 
 
 def parse_task(item: object) -> Task | None:
     """Turn one get_list item into a Task, or None when it has no usable id or status."""
+    task = _task_or_reason(item)
+    return None if isinstance(task, str) else task
+
+
+def _task_or_reason(item: object) -> Task | str:
+    """The item as a Task, or why it cannot be one."""
     if not isinstance(item, dict):
-        return None
-    task_id = _as_int(item.get("id"))
-    status_number = _as_int(item.get("status"))
-    if task_id is None or status_number is None:
-        return None
+        return "not an object"
+    raw_id = item.get("id")
+    task_id = _as_int(raw_id)
+    if task_id is None:
+        return "no id" if raw_id is None else "id is not an integer"
+    if not 0 <= task_id <= MAX_TASK_ID:
+        return "id out of range"
+    raw_status = item.get("status")
+    status_number = _as_int(raw_status)
+    if status_number is None:
+        return "no status" if raw_status is None else "status is not an integer"
     try:
         status = TaskStatus(status_number)
     except ValueError:
-        return None
-    created_raw = _as_text(item.get("created"))
-    time_raw = _as_text(item.get("time"))
-    return Task(
-        id=task_id,
-        name=_as_text(item.get("name")),
-        status=status,
-        created_raw=created_raw,
-        time_raw=time_raw,
-        created=parse_smsc_time(created_raw),
-        time=parse_smsc_time(time_raw),
-        file=_as_text(item.get("file")),
-    )
+        return "unknown status"
+    created_raw = clean_text(item.get("created"))
+    time_raw = clean_text(item.get("time"))
+    try:
+        return Task(
+            id=task_id,
+            name=clean_text(item.get("name")),
+            status=status,
+            created_raw=created_raw,
+            time_raw=time_raw,
+            created=parse_smsc_time(created_raw),
+            time=parse_smsc_time(time_raw),
+            file=clean_text(item.get("file")),
+        )
+    except ValidationError:  # the model's own limits; not expected after the checks above
+        return "not a valid task"
+
+
+def clean_text(value: object, limit: int = MAX_TEXT) -> str:
+    """Any JSON value as text storage and Telegram can take: no lone surrogate or NUL, cut."""
+    # NUL is dropped (C code reading SQLite text stops at it; it shows as nothing anyway).
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else _as_text(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def _preview(item: object) -> str:
+    """A short, log-safe look at a skipped item (repr escapes surrogates and control chars)."""
+    try:
+        text = repr(item)
+    except RecursionError:
+        text = f"<{type(item).__name__}, deeply nested>"
+    return text if len(text) <= _SAMPLE_CHARS else text[: _SAMPLE_CHARS - 1] + "…"
 
 
 def parse_smsc_time(raw: str) -> datetime | None:
@@ -233,8 +355,15 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, str):
         text = value.strip()
         if _INTEGER.fullmatch(text):
-            return int(text)
+            return _json_int(text)
     return None
+
+
+def _json_int(text: str) -> int:
+    """An integer literal as an int; one too long to be in range becomes an out-of-range int."""
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS:
+        return -_OUT_OF_RANGE if text.startswith("-") else _OUT_OF_RANGE
+    return int(text)
 
 
 def _as_text(value: Any) -> str:
@@ -242,4 +371,8 @@ def _as_text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return str(value)
+    try:
+        text = str(value)
+    except RecursionError:
+        return ""
+    return text[: MAX_TEXT * 4]  # clean_text cuts it further

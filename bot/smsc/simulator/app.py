@@ -222,7 +222,14 @@ async def _serve(
         if cnt < 1:
             return fail(1)
         return _text(
-            render_list(_page(state, cnt, after_id), fmt, state.status_as), fmt, charset
+            render_list(
+                _page(state, cnt, after_id),
+                fmt,
+                state.status_as,
+                state.raw_items if after_id is None else (),
+            ),
+            fmt,
+            charset,
         ), None
 
     raw_id, name = params.get("id", ""), params.get("name", "")

@@ -36,8 +36,19 @@ def render_error(code: int, fmt: int, description: str | None = None) -> str:
     return f"ERROR = {code} ({desc})"
 
 
-def render_list(tasks: Sequence[SimTask], fmt: int, status_as: StatusAs = "number") -> str:
-    """Return a get_list answer for `tasks` in format `fmt`; names are printed as is."""
+def render_list(
+    tasks: Sequence[SimTask],
+    fmt: int,
+    status_as: StatusAs = "number",
+    raw_items: Sequence[str] = (),
+) -> str:
+    """Return a get_list answer for `tasks` in format `fmt`; names are printed as is.
+
+    `raw_items` (JSON texts, fmt=3 only) go in front of the tasks, exactly as given.
+    """
+    if fmt == 3 and raw_items:
+        inner = render_list(tasks, fmt, status_as)[1:-1]
+        return "[" + ", ".join([*raw_items, *([inner] if inner else [])]) + "]"
     if fmt == 1:
         return "\n".join(
             f"{t.id},{t.name},{int(t.status)},{t.created},{t.time},{t.file}" for t in tasks

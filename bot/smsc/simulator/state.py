@@ -10,6 +10,7 @@ import asyncio
 import codecs
 import heapq
 import itertools
+import json
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -171,6 +172,8 @@ class SimulatorState:
         self._in_flight: Counter[str] = Counter()
         self._in_flight_total = 0
         self._parked: set[asyncio.Future[None]] = set()
+        # Hostile list items (JSON text), served as they are: see add_raw_item.
+        self.raw_items: list[str] = []
 
     # --- tasks and their lifecycle -------------------------------------------------------------
 
@@ -184,6 +187,20 @@ class SimulatorState:
             task.time = self.wall_text()
         self.tasks[task.id] = task
         return task
+
+    def add_raw_item(self, item: object) -> None:
+        """Serve `item` verbatim in fmt=3 lists (a huge id, a lone surrogate, a null status...).
+
+        Raw items go on the first page (no after_id), in front of the tasks and outside `cnt`:
+        a hook to test how the bot copes with data SMSC should never send, not a model of
+        SMSC's paging. JSON-encoded with ASCII escapes, so a lone surrogate arrives as the
+        valid JSON ``"\\ud800"``.
+        """
+        self.raw_items.append(json.dumps(item, ensure_ascii=True))
+
+    def add_raw_json(self, text: str) -> None:
+        """Like add_raw_item, for JSON that Python will not write (e.g. a 5,000-digit id)."""
+        self.raw_items.append(text)
 
     def set_status(self, task_id: int, status: TaskStatus | int) -> None:
         """Move a task to `status` now."""
