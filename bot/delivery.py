@@ -115,6 +115,7 @@ class Deliverer:
             lambda: db_health.database_problem(db), lambda: db_health.write_health(db).failures
         )
         self._wake = asyncio.Event()
+        db_health.write_health(db).on_failing.append(self.wake)  # probe until writes work
         self._stopping = False
         self._pass: asyncio.Task[int] | None = None
         # Delivered, not yet recorded (the write failed): never sent again, written next pass.

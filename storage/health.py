@@ -13,7 +13,8 @@ import logging
 import os
 import sqlite3
 import weakref
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiosqlite
@@ -40,6 +41,9 @@ class WriteHealth:
     inode: tuple[int, int] | None = None  # (st_dev, st_ino) recorded at open
     failing: str | None = None  # why the last write failed; None once a write succeeds
     failures: int = 0  # every failed write, for the metric
+    # Called when writes start failing (e.g. the delivery loop, which then probes until they
+    # work again: otherwise a failure seen by a handler would stay reported until some write).
+    on_failing: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def writable(self) -> bool:
@@ -84,6 +88,9 @@ def note_write_failure(conn: aiosqlite.Connection, err: BaseException) -> None:
             reason,
             extra={"event": "db_unwritable"},
         )
+        health.failing = reason
+        for listener in health.on_failing:
+            listener()
     health.failing = reason
 
 

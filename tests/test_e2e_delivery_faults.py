@@ -23,10 +23,21 @@ import storage
 from bot.clock import FakeClock
 from bot.delivery import Deliverer
 from bot.smsc.models import TaskStatus
-from bot.smsc.simulator import SimTask
+from bot.smsc.simulator import SimTask, SimulatorState, create_app
 from storage import health as db_health
-from tests.rig import ADMIN_CHAT, TEAM_GROUP, Rig, running_rig
-from tests.tg_emulator import ApiFailure, Call
+from tests.rig import (
+    ADMIN_CHAT,
+    LOGIN,
+    PASSWORD,
+    TEAM_GROUP,
+    TOKEN,
+    Rig,
+    bot_env,
+    bot_process,
+    running_rig,
+    serve,
+)
+from tests.tg_emulator import ApiFailure, Call, TelegramEmulator
 
 CHATS = (ADMIN_CHAT, TEAM_GROUP)
 
@@ -418,3 +429,54 @@ async def test_wait_leaves_no_pending_task_behind(tmp_path: Path) -> None:
         assert len(asyncio.all_tasks()) == before
     finally:
         await storage.close_database(db)
+
+
+# --- the real `python -m bot` process ----------------------------------------------------------
+
+
+async def wait_health(port: int, status: int, *, timeout: float = 30.0) -> str:  # noqa: ASYNC109
+    """Poll the process's /healthz (real time: it runs the real clock) until it answers `status`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last = "no answer"
+    async with aiohttp.ClientSession() as http:
+        while loop.time() < deadline:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    last = f"{resp.status} {await resp.text()}"
+                    if resp.status == status:
+                        return await resp.text()
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"/healthz never answered {status}; last: {last}")
+
+
+@contextlib.asynccontextmanager
+async def real_bot(tmp_path: Path, db_path: Path) -> AsyncIterator[tuple[TelegramEmulator, int]]:
+    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
+    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
+        env = bot_env(emu.url, sim_url, db_path, ALLOWED_CHAT_IDS=str(ADMIN_CHAT))
+        async with bot_process(env, tmp_path, capture_stderr=False):
+            port = int(env["PORT"])
+            await wait_health(port, 200)
+            yield emu, port
+
+
+async def test_real_process_reports_its_database_file_deleted(tmp_path: Path) -> None:
+    db_path = tmp_path / "bot.sqlite3"
+    async with real_bot(tmp_path, db_path) as (_, port):
+        delete_database_files(db_path)
+        text = await wait_health(port, 503)
+        assert "was deleted" in text
+
+
+async def test_real_process_reports_a_full_disk_and_its_end(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        async with real_bot(tmp_path, disk / "bot.sqlite3") as (emu, port):
+            await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
+            filler = fill(disk)
+            emu.send_message(ADMIN_CHAT, "/subscribe")  # a write, refused by the full disk
+            text = await wait_health(port, 503)
+            assert "database writes failing" in text
+            assert "disk full" in text
+            filler.unlink()
+            await wait_health(port, 200)  # the delivery loop's probe sees writes work again
