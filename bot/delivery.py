@@ -256,7 +256,8 @@ class Deliverer:
         while not self._stopping and self._writable():
             due = await storage.due_deliveries(self._db, self._clock.now(), limit=500)
             # Once per pass (a failed write leaves a row due), never what Telegram accepted.
-            fresh = [d for d in due if d.delivery_id not in tried | self._sent.keys()]
+            skip = tried | self._sent.keys()
+            fresh = [d for d in due if d.delivery_id not in skip]
             if not fresh:
                 break
             tried.update(d.delivery_id for d in fresh)
