@@ -237,18 +237,24 @@ async def test_full_disk_during_a_telegram_outage_then_each_chat_gets_it_once(
         async with running_rig(tmp_path, options={"run_delivery": False}, database_url=url) as rig:
             await subscribe(rig, *CHATS)
             await rig.finish_task(SimTask(110, "tmpfs", TaskStatus.RUNNING), TaskStatus.FAILED)
-            rig.emu.fail("sendMessage", ApiFailure.server_error(502), count=6)  # the outage
+            rig.emu.fail("sendMessage", ApiFailure.server_error(502), count=4)  # the outage
             await rig.deliver()
             rig.clock.advance(600)
             await rig.deliver()
-            filler = fill(disk)  # the disk fills up while Telegram is still down
-            for _ in range(20):  # Telegram comes back during these passes
+            assert sent(rig) == []
+            filler = fill(disk)  # the disk fills up just as Telegram comes back
+            rig.clock.advance(600)
+            await rig.deliver()  # sent, but marking them delivered hits the full disk
+            assert per_chat(sent(rig)) == dict.fromkeys(CHATS, 1)
+            assert db_health.write_health(rig.services.db).failures > 0
+            assert rig.services.deliverer.unrecorded == len(CHATS)
+            for _ in range(20):  # the bot resent on every pass from here
                 rig.clock.advance(600)
                 await rig.deliver()
-            assert all(n <= 1 for n in per_chat(sent(rig)).values())
+            assert per_chat(sent(rig)) == dict.fromkeys(CHATS, 1)
             status, text = await healthz(rig)
             assert status == 503
-            assert "database writes failing" in text
+            assert "database writes failing: disk full" in text
             filler.unlink()  # the operator frees space
             for _ in range(3):
                 rig.clock.advance(600)
