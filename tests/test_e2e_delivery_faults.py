@@ -440,7 +440,7 @@ async def test_wait_leaves_no_pending_task_behind(tmp_path: Path) -> None:
 # --- the real `python -m bot` process ----------------------------------------------------------
 
 
-async def wait_health(port: int, status: int, *, timeout: float = 30.0) -> str:  # noqa: ASYNC109
+async def wait_health(port: int, status: int, *, timeout: float = 60.0) -> str:  # noqa: ASYNC109
     """Poll the process's /healthz (real time: it runs the real clock) until it answers `status`."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -478,7 +478,7 @@ async def test_real_process_reports_its_database_file_deleted(tmp_path: Path) ->
 async def test_real_process_reports_a_full_disk_and_its_end(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "disk", "4m") as disk:
         async with real_bot(tmp_path, disk / "bot.sqlite3") as (emu, port):
-            await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
+            await emu.wait_until(lambda: emu.active_polls > 0, timeout=60)
             filler = fill(disk)
             emu.send_message(ADMIN_CHAT, "/subscribe")  # a write, refused by the full disk
             text = await wait_health(port, 503)
