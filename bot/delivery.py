@@ -295,7 +295,7 @@ class Deliverer:
         self._no_file.pop(alert_id, None)
         self._minimal.pop(alert_id, None)
         if kind == "completed" and task_id is not None:
-            self._files.release(task_id)
+            await self._files.release(task_id)
 
     async def _gather(self, deliveries: Iterable[storage.PendingDelivery]) -> None:
         await asyncio.gather(*(self._deliver_one(d) for d in deliveries))

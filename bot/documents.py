@@ -215,10 +215,11 @@ class TaskFiles:
         self._held |= needed
         await asyncio.to_thread(_clean_dir, self._dir, {str(t) for t in needed})
 
-    def release(self, task_id: int) -> None:
-        """The task's alert is settled: delete its kept file."""
-        self._held.discard(task_id)
-        self._discard(task_id)
+    async def release(self, task_id: int) -> None:
+        """The task's alert is settled: delete its kept file (not under a `/get` using it)."""
+        async with self._task_lock(task_id):
+            self._held.discard(task_id)
+            self._discard(task_id)
 
     def _discard(self, task_id: int) -> None:
         self._prepared.pop(task_id, None)
@@ -226,7 +227,7 @@ class TaskFiles:
 
     @property
     def kept(self) -> list[int]:
-        """Task ids whose CSV is on disk (for tests and /status)."""
+        """Task ids whose CSV is on disk (what tests check)."""
         if not self._dir.is_dir():
             return []
         return sorted(int(p.name) for p in self._dir.iterdir() if p.name.isdigit())
