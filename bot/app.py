@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -98,9 +97,6 @@ class Runtime:
         )
         try:
             files_dir = settings.files_dir
-            # Leftovers of a download interrupted by a crash: never needed again.
-            shutil.rmtree(files_dir, ignore_errors=True)
-            files_dir.mkdir(parents=True, exist_ok=True)
             smsc = SmscClient(
                 http,
                 smsc_credentials(settings),
@@ -112,6 +108,7 @@ class Runtime:
             metrics.watch_smsc(smsc.stats)
             smsc.add_listener(metrics)
             files = TaskFiles(smsc, db, files_dir, self.clock)
+            await files.clean_start()  # keeps only the CSVs that pending alerts still need
             deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
             watcher = Watcher(
                 smsc,

@@ -3,6 +3,11 @@
 Deliveries were committed by the watcher before anything is sent; each is marked right after
 Telegram accepts it, so a crash can at worst resend the one message that was in flight.
 A completion alert's file is uploaded once (for its first chat) and resent by `file_id`.
+
+Every delivery takes one path, `_attempt`: send (full alert; without its file when SMSC will
+not give it; a minimal text when Telegram refuses the content), then record the outcome. What
+Telegram accepted is a fact kept in memory (`_sent`) until the database takes it: a failed write
+never makes a delivery due again, and nothing new is sent while the database takes no writes.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
@@ -21,6 +27,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.ext import ExtBot
 
 import storage
+from bot.alert_fallback import is_content_refusal, minimal_text
 from bot.clock import Clock
 from bot.documents import FileFacts, FileTooLargeError, TaskFiles
 from bot.metrics import Metrics, telegram_error_kind
@@ -36,6 +43,8 @@ from bot.render import (
 from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.smsc.models import Task
 from bot.telegram_limits import BACKGROUND, SendOptions, retry_after_seconds
+from storage import health as db_health
+from storage.outbox import count_pending_for_alert
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,28 @@ class Outcome(enum.Enum):
     DELIVERED = "delivered"
     CHAT_PROBLEM = "chat"  # this chat only: the next one may still upload the file
     FILE_PROBLEM = "file"  # SMSC would not give the file: the whole alert waits
+    HELD = "held"  # not tried: the database takes no writes, so nothing new goes out
+
+
+class _UnrenderableError(Exception):
+    """The stored alert cannot be made into its message (a payload the renderer refuses)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """Telegram accepted the delivery; the database has not recorded it yet."""
+
+    message_id: int
+    at: datetime
+    alert_id: int
+    kind: str
+    task_id: int | None
+
+
+# While writes fail, try them again this often (doubling), not on every wake-up.
+WRITE_RETRY = timedelta(seconds=5)
+WRITE_RETRY_CAP = timedelta(seconds=60)
+_PROBE_KEY = "delivery.write_probe"
 
 
 def backoff(attempts: int, *, base: float = 5.0, cap: float = 600.0) -> timedelta:
@@ -79,14 +110,30 @@ class Deliverer:
         self._file_wait = file_wait
         self._max_attempts = max_attempts
         self._metrics = metrics or Metrics()
+        # The deliverer is what holds alerts back while writes fail: it exports that state.
+        self._metrics.watch_database(
+            lambda: db_health.database_problem(db), lambda: db_health.write_health(db).failures
+        )
         self._wake = asyncio.Event()
+        db_health.write_health(db).on_failing.append(self.wake)  # probe until writes work
         self._stopping = False
         self._pass: asyncio.Task[int] | None = None
+        # Delivered, not yet recorded (the write failed): never sent again, written next pass.
+        self._sent: dict[int, _Sent] = {}
         # Alerts whose file we gave up on (never ready, too large), with the reason: their
         # other chats get the alert without it, without trying the download again.
         self._no_file: dict[int, str] = {}
+        # Alerts whose full form Telegram refused (too long, unparsable): minimal text instead.
+        self._minimal: dict[int, str] = {}
+        self._write_failed = False  # a write failed in this pass: retry after a pause
+        self._write_failures = 0  # passes in a row that found the database unwritable
         self.delivered = 0
         self.failed = 0
+
+    @property
+    def unrecorded(self) -> int:
+        """Deliveries Telegram accepted that the database has not recorded yet."""
+        return len(self._sent)
 
     def wake(self) -> None:
         """New alerts were recorded: start a pass now."""
@@ -99,7 +146,7 @@ class Deliverer:
             try:
                 self._pass = asyncio.ensure_future(self.deliver_due())
                 await self._pass
-                next_due = await storage.next_due_at(self._db)
+                next_due = await self._next_due()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database or programming error: never let the loop die
@@ -109,12 +156,19 @@ class Deliverer:
                 self._pass = None
             await self._wait(None if next_due is None else next_due - self._clock.now())
 
+    async def _next_due(self) -> datetime | None:
+        if self._write_failed or self._sent or not self._writable():
+            exponent = min(max(0, self._write_failures - 1), 6)
+            pause: timedelta = min(WRITE_RETRY_CAP, WRITE_RETRY * (2**exponent))
+            return self._clock.now() + pause
+        return await storage.next_due_at(self._db)
+
     async def _wait(self, delay: timedelta | None) -> None:
         if self._wake.is_set() or self._stopping:
             return
-        waiter = asyncio.ensure_future(self._wake.wait())
         if delay is not None and delay <= timedelta(0):
-            return  # something is due already
+            return  # something is due already (checked before any waiter exists to leak)
+        waiter = asyncio.ensure_future(self._wake.wait())
         sleeper = (
             asyncio.ensure_future(self._clock.sleep(delay.total_seconds()))
             if delay is not None
@@ -139,7 +193,7 @@ class Deliverer:
             self._pass.cancel()
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Let the pass in flight finish (bounded), then stop."""
+        """Let the pass in flight finish (bounded), record what it sent, then stop."""
         self._stopping = True
         self._wake.set()
         current = self._pass
@@ -150,35 +204,98 @@ class Deliverer:
                 current.cancel()
                 with contextlib.suppress(BaseException):
                     await current
+        if self._sent and not await self._settle():
+            log.error(
+                "%d delivered alert(s) could not be recorded: the database takes no writes; "
+                "they may be sent again after a restart",
+                len(self._sent),
+                extra={"event": "alerts_unrecorded"},
+            )
+
+    def _writable(self) -> bool:
+        return db_health.write_health(self._db).writable
+
+    async def _record(self, write: Awaitable[object], ctx: Mapping[str, object]) -> bool:
+        """Run one storage write; False (logged once per episode by storage) if it failed."""
+        try:
+            await write
+        except Exception as err:
+            self._write_failed = True
+            if db_health.unwritable_reason(err) is None:  # not the disk: a bug worth a trace
+                log.exception("could not record a delivery outcome", extra=ctx)
+            return False
+        return True
+
+    async def _settle(self) -> bool:
+        """Write what Telegram accepted earlier; False while the database still refuses writes."""
+        ok = True
+        for delivery_id, sent in list(self._sent.items()):
+            ctx = {"alert_id": sent.alert_id, "delivery_id": delivery_id}
+            written = storage.mark_delivered(
+                self._db, delivery_id, sent.at, message_id=sent.message_id
+            )
+            if not await self._record(written, ctx):
+                ok = False
+                break
+            del self._sent[delivery_id]
+            await self._forget_if_settled(sent.alert_id, sent.kind, sent.task_id)
+        ok = ok and await self._files.flush()
+        if ok and not self._writable():  # nothing to write, yet the last write failed: probe
+            probe = storage.set_state(self._db, _PROBE_KEY, "ok", self._clock.now())
+            ok = await self._record(probe, {})
+        self._write_failures = 0 if ok else self._write_failures + 1
+        return ok
 
     async def deliver_due(self) -> int:
         """Send every due delivery once; return how many were handled."""
+        self._write_failed = False
+        if not await self._settle():
+            return 0  # the database takes no writes: send nothing new
         handled = 0
-        while not self._stopping:
+        tried: set[int] = set()
+        while not self._stopping and self._writable():
             due = await storage.due_deliveries(self._db, self._clock.now(), limit=500)
-            if not due:
+            # Once per pass (a failed write leaves a row due), never what Telegram accepted.
+            skip = tried | self._sent.keys()
+            fresh = [d for d in due if d.delivery_id not in skip]
+            if not fresh:
                 break
-            for _, group in groupby(due, key=lambda d: d.alert_id):
+            tried.update(d.delivery_id for d in fresh)
+            for _, group in groupby(fresh, key=lambda d: d.alert_id):
                 handled += await self._deliver_alert(list(group))
         return handled
 
     async def _deliver_alert(self, deliveries: list[storage.PendingDelivery]) -> int:
-        if deliveries[0].kind != "completed":
+        first = deliveries[0]
+        if first.kind != "completed":
             await self._gather(deliveries)
-            return len(deliveries)
-        # One chat uploads the file, the others then reuse its file_id. A chat-specific
-        # failure (blocked, flood-limited) passes the upload on to the next chat; a file
-        # problem (SMSC has no file yet) holds the whole alert back.
-        for i, delivery in enumerate(deliveries):
-            outcome = await self._deliver_one(delivery)
-            if outcome is Outcome.DELIVERED:
-                await self._gather(deliveries[i + 1 :])
-                break
-            if outcome is Outcome.FILE_PROBLEM:
-                await self._postpone(deliveries[i + 1 :], delivery)
-                break
-        self._no_file.pop(deliveries[0].alert_id, None)
+        else:
+            # One chat uploads the file, the others then reuse its file_id. A chat-specific
+            # failure (blocked, flood-limited) passes the upload on to the next chat; a file
+            # problem (SMSC has no file yet) holds the whole alert back.
+            for i, delivery in enumerate(deliveries):
+                outcome = await self._deliver_one(delivery)
+                if outcome is Outcome.DELIVERED:
+                    await self._gather(deliveries[i + 1 :])
+                    break
+                if outcome is Outcome.FILE_PROBLEM:
+                    await self._postpone(deliveries[i + 1 :], delivery)
+                    break
+                if outcome is Outcome.HELD:
+                    break
+        await self._forget_if_settled(first.alert_id, first.kind, first.task_id)
         return len(deliveries)
+
+    async def _forget_if_settled(self, alert_id: int, kind: str, task_id: int | None) -> None:
+        """Once none of the alert's deliveries is pending, drop what was kept for it."""
+        if any(s.alert_id == alert_id for s in self._sent.values()):
+            return
+        if await count_pending_for_alert(self._db, alert_id):
+            return
+        self._no_file.pop(alert_id, None)
+        self._minimal.pop(alert_id, None)
+        if kind == "completed" and task_id is not None:
+            await self._files.release(task_id)
 
     async def _gather(self, deliveries: Iterable[storage.PendingDelivery]) -> None:
         await asyncio.gather(*(self._deliver_one(d) for d in deliveries))
@@ -189,53 +306,92 @@ class Deliverer:
         """The file could not be had: the alert's other chats wait as long as the first."""
         retry_at = self._clock.now() + backoff(like.attempts, base=30.0, cap=300.0)
         for delivery in deliveries:
-            await storage.mark_retry(
+            retry = storage.mark_retry(
                 self._db,
                 delivery.delivery_id,
                 error="waiting for the file",
                 next_attempt_at=retry_at,
             )
+            if not await self._record(retry, {"alert_id": delivery.alert_id}):
+                return
 
     async def _deliver_one(self, d: storage.PendingDelivery) -> Outcome:
-        """Send one delivery and record the outcome."""
+        """Send one delivery and record the outcome (unless the database takes no writes)."""
         ctx = {"alert_id": d.alert_id, "chat_id": d.chat_id, "task_id": d.task_id}
         async with self._slots:
-            return await self._attempt(d, self._clock.now(), ctx)
+            if not self._writable() or d.delivery_id in self._sent:
+                return Outcome.HELD
+            return await self._attempt(d, ctx)
 
-    async def _attempt(
-        self, d: storage.PendingDelivery, now: datetime, ctx: Mapping[str, object]
-    ) -> Outcome:
-        try:
-            message_id = await self._send(d, now)
-        except TelegramError as err:
-            self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
-            await self._telegram_failure(d, err, now, ctx)
-            return Outcome.CHAT_PROBLEM
-        except SmscError as err:
-            return await self._file_problem(d, err, now, ctx)
-        except FileTooLargeError as err:
-            self._no_file[d.alert_id] = (
-                f"it is {format_size(err.size)}, too large for Telegram even zipped "
-                f"({format_size(err.compressed_size)})"
+    async def _attempt(self, d: storage.PendingDelivery, ctx: Mapping[str, object]) -> Outcome:
+        """The one attempt path: send the alert in the best form it can take, record how it went.
+
+        A round may fall back to a smaller form (without the file, then the minimal text) and
+        try again at once; three rounds cover every fallback.
+        """
+        now = self._clock.now()
+        for _ in range(3):
+            minimal = d.alert_id in self._minimal
+            try:
+                message_id = await self._send(d, minimal=minimal)
+            except TelegramError as err:
+                self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
+                if not _refused_content(d, err):
+                    await self._telegram_failure(d, err, now, ctx)
+                    return Outcome.CHAT_PROBLEM
+                if minimal:
+                    await self._drop(d, f"Telegram refused even the minimal alert: {err}", ctx)
+                    return Outcome.CHAT_PROBLEM
+                self._use_minimal(d, f"Telegram refused it: {err}", ctx)
+            except _UnrenderableError as err:
+                self._use_minimal(d, str(err), ctx)
+            except SmscError as err:
+                if now - d.created_at < self._file_wait:
+                    await self._wait_for_file(d, err, ctx)
+                    return Outcome.FILE_PROBLEM
+                self._no_file[d.alert_id] = (
+                    "SMSC still reports no file for this task"
+                    if isinstance(err, SmscNotFoundError)
+                    else str(err)
+                )
+            except FileTooLargeError as err:
+                self._no_file[d.alert_id] = (
+                    f"it is {format_size(err.size)}, too large for Telegram even zipped "
+                    f"({format_size(err.compressed_size)})"
+                )
+            except Exception as err:
+                log.exception("unexpected delivery failure", extra=ctx)
+                delay = backoff(d.attempts, base=60.0)
+                await self._retry(d, f"unexpected: {type(err).__name__}", delay, ctx)
+                return Outcome.CHAT_PROBLEM
+            else:
+                await self._delivered(d, message_id, ctx)
+                return Outcome.DELIVERED
+        await self._retry(d, "unexpected: no form of the alert went out", backoff(d.attempts), ctx)
+        return Outcome.CHAT_PROBLEM
+
+    def _use_minimal(self, d: storage.PendingDelivery, why: str, ctx: Mapping[str, object]) -> None:
+        if d.alert_id not in self._minimal:  # once per alert, not once per chat
+            log.warning(
+                "alert cannot be sent as it is (%s); sending a minimal text instead",
+                why,
+                extra={**ctx, "event": "alert_minimal"},
             )
-            return await self._attempt(d, now, ctx)  # once more: as text, without the file
-        except Exception as err:
-            log.exception("unexpected delivery failure", extra=ctx)
-            delay = backoff(d.attempts, base=60.0)
-            await self._retry(d, f"unexpected: {type(err).__name__}", delay, ctx)
-            return Outcome.CHAT_PROBLEM
-        await self._delivered(d, message_id, ctx)
-        return Outcome.DELIVERED
+        self._minimal[d.alert_id] = why
 
     async def _delivered(
         self, d: storage.PendingDelivery, message_id: int, ctx: Mapping[str, object]
     ) -> None:
-        await storage.mark_delivered(
-            self._db, d.delivery_id, self._clock.now(), message_id=message_id
-        )
+        # In memory first: from here on this delivery is never sent again, whatever the disk.
+        now = self._clock.now()
+        self._sent[d.delivery_id] = _Sent(message_id, now, d.alert_id, d.kind, d.task_id)
         self.delivered += 1
         self._metrics.alerts_delivered.labels(d.kind).inc()
         log.info("alert delivered", extra={**ctx, "event": "alert_delivered"})
+        if await self._record(
+            storage.mark_delivered(self._db, d.delivery_id, now, message_id=message_id), ctx
+        ):
+            del self._sent[d.delivery_id]
 
     async def _telegram_failure(
         self,
@@ -247,13 +403,15 @@ class Deliverer:
         """Act on what Telegram said about this delivery (it was not delivered)."""
         text = str(err).lower()
         if isinstance(err, ChatMigrated):
-            await storage.migrate_chat(self._db, d.chat_id, err.new_chat_id, now=now)
-            log.warning(
-                "group upgraded to supergroup %s; subscription moved. Add the new id to "
-                "ALLOWED_CHAT_IDS so its commands work and it stays subscribed after a restart",
-                err.new_chat_id,
-                extra={**ctx, "event": "chat_migrated"},
-            )
+            if await self._record(
+                storage.migrate_chat(self._db, d.chat_id, err.new_chat_id, now=now), ctx
+            ):
+                log.warning(
+                    "group upgraded to supergroup %s; subscription moved. Add the new id to "
+                    "ALLOWED_CHAT_IDS so its commands work and it stays subscribed after a restart",
+                    err.new_chat_id,
+                    extra={**ctx, "event": "chat_migrated"},
+                )
         elif isinstance(err, Forbidden) or (
             isinstance(err, BadRequest) and any(marker in text for marker in _GONE)
         ):
@@ -263,9 +421,8 @@ class Deliverer:
             and d.thread_id is not None
             and any(marker in text for marker in _TOPIC_GONE)
         ):
-            await storage.unsubscribe(self._db, d.chat_id, d.thread_id)
-            await storage.mark_dropped(self._db, d.delivery_id, reason=str(err), now=now)
-            log.warning("forum topic gone; unsubscribed it", extra={**ctx, "event": "topic_gone"})
+            if await self._record(storage.unsubscribe(self._db, d.chat_id, d.thread_id), ctx):
+                await self._drop(d, str(err), ctx, event="topic_gone")
         elif isinstance(err, RetryAfter):
             delay = timedelta(seconds=retry_after_seconds(err))
             await self._retry(d, "Telegram flood control", delay, ctx)
@@ -274,22 +431,18 @@ class Deliverer:
         else:  # NetworkError, TimedOut, Telegram's 5xx: an outage; wait it out
             await self._retry(d, f"Telegram unreachable: {err}", backoff(d.attempts), ctx)
 
-    async def _send(self, d: storage.PendingDelivery, now: datetime) -> int:
-        payload = d.payload
-        if d.kind in ("smsc_problem", "smsc_recovered"):
-            problem = str(payload.get("problem", ""))
-            text = problem_text(problem) if d.kind == "smsc_problem" else recovered_text(problem)
-            return await self._text(d, text)
-        task = Task.model_validate(payload["task"])
-        detected_at = datetime.fromisoformat(str(payload["detected_at"]))
-        if d.kind == "failed":
-            return await self._text(d, failure_text(task, detected_at))
-        if d.kind == "canceled":
-            return await self._text(d, canceled_text(task), quiet=True)
-
-        no_file = self._no_file.get(d.alert_id)
-        if no_file is not None:
-            return await self._text(d, completion_without_file_text(task, detected_at, no_file))
+    async def _send(self, d: storage.PendingDelivery, *, minimal: bool) -> int:
+        if minimal:
+            plain = minimal_text(d.kind, d.task_id, d.payload)
+            return await self._text(d, plain, quiet=d.kind == "canceled", html=False)
+        try:
+            text, task, detected_at = _render(d, self._no_file.get(d.alert_id))
+        except (KeyError, TypeError, ValueError) as err:  # pydantic's ValidationError included
+            raise _UnrenderableError(
+                f"its stored data cannot be shown ({type(err).__name__})"
+            ) from err
+        if text is not None or task is None or detected_at is None:
+            return await self._text(d, text or "", quiet=d.kind == "canceled")
 
         def caption(facts: FileFacts) -> str:
             return completion_caption(
@@ -301,15 +454,23 @@ class Deliverer:
             )
 
         message = await self._files.send(
-            self._bot, d.chat_id, task, thread_id=d.thread_id, caption=caption, background=True
+            self._bot,
+            d.chat_id,
+            task,
+            thread_id=d.thread_id,
+            caption=caption,
+            background=True,
+            keep=True,  # through retries until the alert is settled: one download
         )
         return message.message_id
 
-    async def _text(self, d: storage.PendingDelivery, text: str, *, quiet: bool = False) -> int:
+    async def _text(
+        self, d: storage.PendingDelivery, text: str, *, quiet: bool = False, html: bool = True
+    ) -> int:
         message = await self._bot.send_message(
             d.chat_id,
             text,
-            parse_mode=ParseMode.HTML,
+            parse_mode=ParseMode.HTML if html else None,
             message_thread_id=d.thread_id,
             disable_notification=quiet,
             disable_web_page_preview=True,
@@ -317,22 +478,14 @@ class Deliverer:
         )
         return message.message_id
 
-    async def _file_problem(
-        self, d: storage.PendingDelivery, err: SmscError, now: datetime, ctx: Mapping[str, object]
-    ) -> Outcome:
+    async def _wait_for_file(
+        self, d: storage.PendingDelivery, err: SmscError, ctx: Mapping[str, object]
+    ) -> None:
         """SMSC would not give us the file: wait (it may not be ready yet), then send without."""
-        if now - d.created_at < self._file_wait:
-            delay = backoff(d.attempts, base=30.0, cap=300.0)
-            if err.retry_after:
-                delay = max(delay, timedelta(seconds=err.retry_after))
-            await self._retry(d, f"file not available: {err}", delay, ctx)
-            return Outcome.FILE_PROBLEM
-        self._no_file[d.alert_id] = (
-            "SMSC still reports no file for this task"
-            if isinstance(err, SmscNotFoundError)
-            else str(err)
-        )
-        return await self._attempt(d, now, ctx)  # once more: as text, without the file
+        delay = backoff(d.attempts, base=30.0, cap=300.0)
+        if err.retry_after:
+            delay = max(delay, timedelta(seconds=err.retry_after))
+        await self._retry(d, f"file not available: {err}", delay, ctx)
 
     async def _retry(
         self, d: storage.PendingDelivery, error: str, delay: timedelta, ctx: Mapping[str, object]
@@ -340,30 +493,79 @@ class Deliverer:
         self.failed += 1
         self._metrics.alerts_failed.labels(error.split(":", 1)[0][:40]).inc()  # our fixed prefixes
         if d.attempts + 1 >= self._max_attempts:
-            await storage.mark_dropped(self._db, d.delivery_id, reason=error, now=self._clock.now())
-            log.error(
-                "alert dropped after %d attempts: %s",
-                d.attempts + 1,
-                error,
-                extra={**ctx, "event": "alert_dropped"},
-            )
+            if await self._record(
+                storage.mark_dropped(self._db, d.delivery_id, reason=error, now=self._clock.now()),
+                ctx,
+            ):
+                log.error(
+                    "alert dropped after %d attempts: %s",
+                    d.attempts + 1,
+                    error,
+                    extra={**ctx, "event": "alert_dropped"},
+                )
             return
-        await storage.mark_retry(
+        retry = storage.mark_retry(
             self._db, d.delivery_id, error=error, next_attempt_at=self._clock.now() + delay
         )
-        log.warning(
-            "alert delivery failed, retrying in %.0f s: %s",
-            delay.total_seconds(),
-            error,
-            extra={**ctx, "event": "alert_retry"},
-        )
+        if await self._record(retry, ctx):
+            log.warning(
+                "alert delivery failed, retrying in %.0f s: %s",
+                delay.total_seconds(),
+                error,
+                extra={**ctx, "event": "alert_retry"},
+            )
+
+    async def _drop(
+        self,
+        d: storage.PendingDelivery,
+        reason: str,
+        ctx: Mapping[str, object],
+        *,
+        event: str = "alert_dropped",
+    ) -> None:
+        drop = storage.mark_dropped(self._db, d.delivery_id, reason=reason, now=self._clock.now())
+        if await self._record(drop, ctx):
+            log.warning("alert dropped: %s", reason, extra={**ctx, "event": event})
 
     async def _chat_gone(
         self, d: storage.PendingDelivery, error: str, ctx: Mapping[str, object]
     ) -> None:
-        await storage.remove_chat(self._db, d.chat_id, now=self._clock.now(), reason=error)
-        log.warning(
-            "chat blocked the bot or is gone; unsubscribed: %s",
-            error,
-            extra={**ctx, "event": "chat_gone"},
-        )
+        removed = storage.remove_chat(self._db, d.chat_id, now=self._clock.now(), reason=error)
+        if await self._record(removed, ctx):
+            log.warning(
+                "chat blocked the bot or is gone; unsubscribed: %s",
+                error,
+                extra={**ctx, "event": "chat_gone"},
+            )
+
+
+def _refused_content(d: storage.PendingDelivery, err: TelegramError) -> bool:
+    """Telegram refused what we sent, not the chat: the same message would be refused again."""
+    if not isinstance(err, BadRequest):
+        return False
+    text = str(err).lower()
+    if any(marker in text for marker in _GONE) or (
+        d.thread_id is not None and any(marker in text for marker in _TOPIC_GONE)
+    ):
+        return False
+    return is_content_refusal(text)
+
+
+def _render(
+    d: storage.PendingDelivery, no_file: str | None
+) -> tuple[str | None, Task | None, datetime | None]:
+    """The alert's text, or (None, task, detected_at) for a completion sent with its file."""
+    payload = d.payload
+    if d.kind in ("smsc_problem", "smsc_recovered"):
+        problem = str(payload.get("problem", ""))
+        text = problem_text(problem) if d.kind == "smsc_problem" else recovered_text(problem)
+        return text, None, None
+    task = Task.model_validate(payload["task"])
+    detected_at = datetime.fromisoformat(str(payload["detected_at"]))
+    if d.kind == "failed":
+        return failure_text(task, detected_at), task, detected_at
+    if d.kind == "canceled":
+        return canceled_text(task), task, detected_at
+    if no_file is not None:
+        return completion_without_file_text(task, detected_at, no_file), task, detected_at
+    return None, task, detected_at

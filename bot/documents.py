@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import zipfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ import storage
 from bot.smsc.files import safe_filename
 from bot.smsc.models import Task
 from bot.telegram_limits import BACKGROUND, SendOptions
+from storage.health import unwritable_reason
+from storage.outbox import awaiting_files
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -171,8 +174,17 @@ async def chat_action(
             await task
 
 
+KEPT_NAME = "task.csv"  # a task's downloaded CSV, kept in files_dir/<task id>/ while needed
+
+
 class TaskFiles:
-    """Sends task CSVs to chats, downloading and uploading each task's file at most once."""
+    """Sends task CSVs to chats, downloading and uploading each task's file at most once.
+
+    An alert's CSV stays on disk (`files_dir/<task id>/task.csv`) from its download until the
+    alert is settled (`release`), so retries through a Telegram outage upload it again without
+    asking SMSC for it again (SMSC refuses a third identical request within a minute anyway).
+    A file_id Telegram gave us is kept in memory until the database takes it.
+    """
 
     def __init__(
         self,
@@ -190,6 +202,53 @@ class TaskFiles:
         self.upload_limit = upload_limit
         self._locks: dict[int, asyncio.Lock] = {}
         self._users: dict[int, int] = {}
+        self._held: set[int] = set()  # tasks whose file an unsettled alert keeps on disk
+        self._prepared: dict[int, PreparedFile] = {}  # ready to upload again, zipped or not
+        self._unsaved: dict[int, storage.CachedFile] = {}  # file_ids the database refused
+
+    def _task_dir(self, task_id: int) -> Path:
+        return self._dir / str(task_id)
+
+    async def clean_start(self) -> None:
+        """Delete leftovers in files_dir except the CSVs of alerts still to be delivered."""
+        needed = await awaiting_files(self._db)
+        self._held |= needed
+        await asyncio.to_thread(_clean_dir, self._dir, {str(t) for t in needed})
+
+    async def release(self, task_id: int) -> None:
+        """The task's alert is settled: delete its kept file (not under a `/get` using it)."""
+        async with self._task_lock(task_id):
+            self._held.discard(task_id)
+            self._discard(task_id)
+
+    def _discard(self, task_id: int) -> None:
+        self._prepared.pop(task_id, None)
+        shutil.rmtree(self._task_dir(task_id), ignore_errors=True)
+
+    @property
+    def kept(self) -> list[int]:
+        """Task ids whose CSV is on disk (what tests check)."""
+        if not self._dir.is_dir():
+            return []
+        return sorted(int(p.name) for p in self._dir.iterdir() if p.name.isdigit())
+
+    async def flush(self) -> bool:
+        """Write the file_ids the database refused earlier; return False if it still refuses."""
+        for task_id, cached in list(self._unsaved.items()):
+            try:
+                await storage.put_cached_file(self._db, cached, self._clock.now())
+            except Exception as err:  # the id stays in memory; the next flush tries again
+                if unwritable_reason(err) is None:  # a full disk is logged once, by storage
+                    log.exception("could not store a file_id", extra={"task_id": task_id})
+                return False
+            self._unsaved.pop(task_id, None)
+        return True
+
+    async def _cached(self, task_id: int) -> storage.CachedFile | None:
+        unsaved = self._unsaved.get(task_id)
+        if unsaved is not None:
+            return unsaved
+        return await storage.get_cached_file(self._db, task_id)
 
     @contextlib.asynccontextmanager
     async def _task_lock(self, task_id: int) -> AsyncIterator[None]:
@@ -213,13 +272,17 @@ class TaskFiles:
         thread_id: int | None = None,
         caption: CaptionFn | None = None,
         background: bool = False,
+        keep: bool = False,
     ) -> Message:
         """Send `task`'s CSV to a chat; raise SmscError, FileTooLargeError or TelegramError.
 
         `background` (alert fan-out) yields Telegram's rate budget to replies to people.
+        `keep` (an alert) keeps the downloaded CSV on disk until `release(task.id)`.
         """
         async with self._task_lock(task.id):  # concurrent sends of one task: one download
-            cached = await storage.get_cached_file(self._db, task.id)
+            if keep:
+                self._held.add(task.id)
+            cached = await self._cached(task.id)
             if cached is not None:
                 facts = FileFacts(
                     cached.filename,
@@ -260,13 +323,8 @@ class TaskFiles:
         thread_id: int | None,
         background: bool,
     ) -> Message:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        download = await self._smsc.download(self._dir, task_id=task.id)
-        paths = {download.path}
         try:
-            name = document_name(task)
-            prepared = await asyncio.to_thread(prepare_file, download.path, name, self.upload_limit)
-            paths.add(prepared.path)
+            prepared = await self._prepare(task)
             facts = prepared.facts
             message = await _send_document(
                 bot,
@@ -280,23 +338,59 @@ class TaskFiles:
             document = message.document
             if document is None:
                 raise RuntimeError("Telegram returned a message without the document")
-            await storage.put_cached_file(
-                self._db,
-                storage.CachedFile(
-                    task_id=task.id,
-                    file_id=document.file_id,
-                    filename=facts.filename,
-                    size=facts.size,
-                    compressed=facts.compressed,
-                    original_size=facts.original_size,
-                    rows=facts.rows,
-                ),
-                self._clock.now(),
+            cached = storage.CachedFile(
+                task_id=task.id,
+                file_id=document.file_id,
+                filename=facts.filename,
+                size=facts.size,
+                compressed=facts.compressed,
+                original_size=facts.original_size,
+                rows=facts.rows,
             )
+            # The message went out whatever happens next: a failed write must not turn into
+            # a failed send (the caller would send it again). Keep the id until it lands.
+            self._unsaved[task.id] = cached
+            await self.flush()
             return message
         finally:
-            for path in paths:
-                path.unlink(missing_ok=True)
+            if task.id not in self._held:
+                self._discard(task.id)
+
+    async def _prepare(self, task: Task) -> PreparedFile:
+        """The task's file ready to upload: as prepared before, from the kept CSV, or downloaded."""
+        prepared = self._prepared.get(task.id)
+        if prepared is not None and prepared.path.exists():
+            return prepared
+        folder = self._task_dir(task.id)
+        kept = folder / KEPT_NAME
+        if not kept.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            download = await self._smsc.download(folder, task_id=task.id)
+            download.path.replace(kept)
+        prepared = await asyncio.to_thread(
+            prepare_file, kept, document_name(task), self.upload_limit
+        )
+        self._prepared[task.id] = prepared
+        return prepared
+
+
+def _clean_dir(root: Path, keep: set[str]) -> None:
+    """Delete everything under `root` but `root/<name>/task.csv` for each name in `keep`."""
+    root.mkdir(parents=True, exist_ok=True)
+    for entry in root.iterdir():
+        if entry.name in keep and entry.is_dir() and not entry.is_symlink():
+            for inner in entry.iterdir():
+                if inner.name != KEPT_NAME:  # a zip or a partial download: redone if needed
+                    _remove(inner)
+        else:
+            _remove(entry)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 async def _send_document(

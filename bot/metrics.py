@@ -6,10 +6,10 @@ or task names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.smsc.client import SmscStats
@@ -45,6 +45,27 @@ class _SmscStatsCollector(Collector):
             ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
+
+
+class _DatabaseCollector(Collector):
+    """Exports whether the database takes writes (and is still the file opened) at scrape time."""
+
+    def __init__(self, problem: Callable[[], str | None], failures: Callable[[], int]) -> None:
+        self._problem = problem
+        self._failures = failures
+
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
+        writable = 0 if self._problem() else 1
+        yield GaugeMetricFamily(
+            "bot_database_writable",
+            "1 while the database file is in place and takes writes, 0 otherwise",
+            value=writable,
+        )
+        yield CounterMetricFamily(
+            "bot_database_write_failures",
+            "Database writes that failed because the disk was full, read-only or broken",
+            value=self._failures(),
+        )
 
 
 class Metrics:
@@ -92,6 +113,12 @@ class Metrics:
     def watch_smsc(self, stats: SmscStats) -> None:
         """Export the client's cache and coalescing counters."""
         self.registry.register(_SmscStatsCollector(stats))
+
+    def watch_database(
+        self, problem: Callable[[], str | None], failures: Callable[[], int]
+    ) -> None:
+        """Export the database's health: `problem()` says why it is unhealthy, or None."""
+        self.registry.register(_DatabaseCollector(problem, failures))
 
     def on_request(self, kind: str, outcome: str, code: int | None, seconds: float) -> None:
         """SmscListener: count one upstream request."""

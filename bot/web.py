@@ -18,6 +18,7 @@ from telegram import Update
 import storage
 from bot.context import App
 from bot.metrics import CONTENT_TYPE
+from storage import health as db_health
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _bot_app(request: web.Request) -> App:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 while the application runs and the database answers; 503 with the reason if not."""
+    """200 while the application runs and the database answers and takes writes; else 503, why."""
     app = _bot_app(request)
     if not app.running or not app.bot_data.running:
         return web.Response(status=503, text="application not running\n")
@@ -50,6 +51,10 @@ async def healthz(request: web.Request) -> web.Response:
         await asyncio.wait_for(storage.ping(app.bot_data.services.db), timeout=3.0)
     except (storage.StorageError, TimeoutError) as err:
         return web.Response(status=503, text=f"database not answering: {err}\n")
+    # A stat and a flag: the file still being the one opened, and the last write having worked.
+    problem = db_health.database_problem(app.bot_data.services.db)
+    if problem is not None:
+        return web.Response(status=503, text=f"{problem}\n")
     return web.Response(text="ok\n")
 
 

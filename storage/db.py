@@ -27,6 +27,8 @@ from typing import Any
 
 import aiosqlite
 
+from .health import note_write_failure, note_write_ok, record_file
+
 log = logging.getLogger(__name__)
 
 # UPSERT (ON CONFLICT ... DO UPDATE/NOTHING) needs 3.24.
@@ -128,15 +130,18 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
                 await conn.execute("BEGIN IMMEDIATE")
                 guard.tx_depth = 1
                 yield conn
-            except BaseException:
+            except BaseException as exc:
+                note_write_failure(conn, exc)  # a full or read-only disk: for /healthz
                 await _rollback_quietly(conn)
                 raise
             else:
                 try:
                     await conn.execute("COMMIT")
-                except BaseException:
+                except BaseException as exc:
+                    note_write_failure(conn, exc)
                     await _rollback_quietly(conn)
                     raise
+                note_write_ok(conn)
             finally:
                 guard.tx_depth = 0
         else:
@@ -205,6 +210,7 @@ async def open_database(path: Path, *, now: datetime | None = None) -> aiosqlite
         # power loss can lose the last commits, never corrupt the file.
         await conn.execute("PRAGMA synchronous=NORMAL")
         await apply_migrations(conn, now=now)
+        record_file(conn, path)  # to tell, later, that the file was deleted under us
     except BaseException as exc:
         await conn.close()
         # One exception type for "the database cannot be used", e.g. a file that is not SQLite.

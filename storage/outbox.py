@@ -40,7 +40,9 @@ __all__ = [
     "NewAlert",
     "PendingDelivery",
     "TaskSnapshot",
+    "awaiting_files",
     "count_pending",
+    "count_pending_for_alert",
     "due_deliveries",
     "mark_delivered",
     "mark_dropped",
@@ -227,6 +229,29 @@ async def count_pending(conn: aiosqlite.Connection) -> int:
     ):
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])
+
+
+async def count_pending_for_alert(conn: aiosqlite.Connection, alert_id: int) -> int:
+    """Return how many of the alert's deliveries are still to be sent."""
+    async with (
+        locked(conn),
+        conn.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE alert_id = ? AND state = 'pending'",
+            (alert_id,),
+        ) as cur,
+    ):
+        row = await cur.fetchone()
+    return 0 if row is None else int(row[0])
+
+
+async def awaiting_files(conn: aiosqlite.Connection) -> set[int]:
+    """Return the tasks whose completion alert still has deliveries to send (their file is kept)."""
+    async with locked(conn):
+        rows = await conn.execute_fetchall(
+            "SELECT DISTINCT a.task_id FROM alerts AS a JOIN deliveries AS d ON d.alert_id = a.id"
+            " WHERE a.kind = 'completed' AND d.state = 'pending' AND a.task_id IS NOT NULL"
+        )
+    return {int(row[0]) for row in rows}
 
 
 async def outbox_stats(conn: aiosqlite.Connection) -> dict[str, int]:

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.documents import FileTooLargeError, RowCounter, count_rows, prepare_file
+from bot.documents import (
+    KEPT_NAME,
+    FileTooLargeError,
+    RowCounter,
+    _clean_dir,
+    count_rows,
+    prepare_file,
+)
 from bot.smsc.simulator import SimTask, iter_csv
 
 CSV = 'phone;message\n7999;"hello\nworld"\n7998;"say ""hi"";\nbye"\n7997;plain'
@@ -48,3 +55,18 @@ def test_prepare_file_refuses_what_stays_too_large(tmp_path: Path) -> None:
     with pytest.raises(FileTooLargeError):
         prepare_file(path, "f.csv", limit=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]  # no zip left behind
+
+
+def test_clean_dir_keeps_only_the_csvs_pending_alerts_need(tmp_path: Path) -> None:
+    root = tmp_path / "files"
+    (root / "7").mkdir(parents=True)
+    (root / "7" / KEPT_NAME).write_bytes(b"a;b\n1;2\n")
+    (root / "7" / "task.csv.zip").write_bytes(b"zip")
+    (root / "7" / ".smsc-1.part").write_bytes(b"half")
+    (root / "8").mkdir()
+    (root / "8" / KEPT_NAME).write_bytes(b"old")
+    (root / "stray.part").write_bytes(b"x")
+    _clean_dir(root, {"7"})
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == ["7", f"7/{KEPT_NAME}"]
+    _clean_dir(tmp_path / "absent", set())
+    assert (tmp_path / "absent").is_dir()

@@ -356,12 +356,3 @@ async def test_delivery_loop_retries_on_its_own_when_a_retry_falls_due(tmp_path:
         calls = await rig.emu.wait_for("sendMessage", ok=True)
         assert "#61" in calls[0].response["result"]["text"]
         assert len(rig.emu.calls_to("sendMessage")) == 2  # the failure, then the retry
-
-
-async def test_delivery_wait_returns_at_once_when_something_is_due_now() -> None:
-    from bot.clock import FakeClock
-    from bot.delivery import Deliverer
-
-    deliverer = Deliverer(None, None, None, FakeClock())  # type: ignore[arg-type]
-    await asyncio.wait_for(deliverer._wait(timedelta(0)), 1)
-    await asyncio.wait_for(deliverer._wait(timedelta(seconds=-3)), 1)

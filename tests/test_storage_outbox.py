@@ -27,6 +27,7 @@ from storage import (
     record_poll,
     subscribe,
 )
+from storage.outbox import awaiting_files, count_pending_for_alert
 from tests.storage_support import T0, at
 
 
@@ -334,3 +335,26 @@ async def test_prune_delivered_keeps_pending_and_recent(db: aiosqlite.Connection
     assert [(d.alert_id, d.chat_id) for d in await due_deliveries(db, at(200))] == [(mixed, 20)]
     assert await outbox_stats(db) == {"pending": 1, "retrying": 0, "delivered": 2, "dropped": 0}
     assert await prune_delivered(db, older_than=at(50)) == 0
+
+
+# --- what the delivery loop keeps for an alert ---------------------------------------------------
+
+
+async def test_pending_per_alert_and_the_tasks_whose_file_is_still_needed(
+    db: aiosqlite.Connection,
+) -> None:
+    await subscribe(db, 10, None, T0)
+    await subscribe(db, 20, None, T0)
+    done = await _alert(db, "completed", 7, T0)
+    failed = await _alert(db, "failed", 8, T0)
+    await _alert(db, "smsc_problem", None, T0)
+    assert await count_pending_for_alert(db, done) == 2
+    assert await awaiting_files(db) == {7}  # completions only: their CSV is kept
+    first, second = [d for d in await due_deliveries(db, T0) if d.alert_id == done]
+    await mark_delivered(db, first.delivery_id, at(1))
+    assert await count_pending_for_alert(db, done) == 1
+    await mark_dropped(db, second.delivery_id, reason="chat gone", now=at(1))
+    assert await count_pending_for_alert(db, done) == 0
+    assert await awaiting_files(db) == set()
+    assert await count_pending_for_alert(db, failed) == 2
+    assert await count_pending_for_alert(db, 999_999) == 0

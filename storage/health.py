@@ -1,0 +1,145 @@
+"""Is the database still the file we opened, and does it take writes? Cheap checks for /healthz.
+
+Two things go wrong under a running bot without SQLite noticing: the file is deleted (writes then
+go to an unlinked inode and are lost at restart) and the disk fills up or turns read-only (every
+write fails). The first is seen by comparing the path's inode with the one recorded at open; the
+second by `transaction()` reporting each write failure and each success here. Both are per
+connection, kept beside it (weak keys: nothing to unregister on close).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+# SQLite primary result codes that mean "this database cannot take writes right now"; others
+# (a constraint, a busy lock, a bug in our SQL) say nothing about the disk.
+_UNWRITABLE = {
+    8: "read-only",  # SQLITE_READONLY
+    10: "disk I/O error",  # SQLITE_IOERR
+    11: "corrupt",  # SQLITE_CORRUPT
+    13: "disk full",  # SQLITE_FULL
+    14: "cannot open",  # SQLITE_CANTOPEN
+    26: "not a database",  # SQLITE_NOTADB
+}
+
+
+@dataclass(slots=True)
+class WriteHealth:
+    """Whether the last write on a connection failed, and since when; counts every failure."""
+
+    path: Path | None = None
+    inode: tuple[int, int] | None = None  # (st_dev, st_ino) recorded at open
+    failing: str | None = None  # why the last write failed; None once a write succeeds
+    failures: int = 0  # every failed write, for the metric
+    # Called when writes start failing (e.g. the delivery loop, which then probes until they
+    # work again: otherwise a failure seen by a handler would stay reported until some write).
+    on_failing: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def writable(self) -> bool:
+        """False while writes fail."""
+        return self.failing is None
+
+
+_health: weakref.WeakKeyDictionary[aiosqlite.Connection, WriteHealth] = weakref.WeakKeyDictionary()
+
+
+def write_health(conn: aiosqlite.Connection) -> WriteHealth:
+    """The connection's write health (created on first use)."""
+    health = _health.get(conn)
+    if health is None:
+        health = _health[conn] = WriteHealth()
+    return health
+
+
+def unwritable_reason(err: BaseException) -> str | None:
+    """Why `err` means the database cannot take writes, or None if it means something else."""
+    if not isinstance(err, sqlite3.Error):
+        return None
+    code = getattr(err, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in _UNWRITABLE:
+        return f"{_UNWRITABLE[code & 0xFF]}: {err}"
+    text = str(err).lower()
+    if "readonly" in text or "disk" in text or "full" in text:
+        return str(err)
+    return None
+
+
+def note_write_failure(conn: aiosqlite.Connection, err: BaseException) -> None:
+    """Record a failed write if it means the database is unwritable; log once per episode."""
+    reason = unwritable_reason(err)
+    if reason is None:
+        return
+    health = write_health(conn)
+    health.failures += 1
+    if health.failing is None:
+        log.error(
+            "database writes are failing (%s): new alerts are held until writes work again",
+            reason,
+            extra={"event": "db_unwritable"},
+        )
+        health.failing = reason
+        for listener in health.on_failing:
+            listener()
+    health.failing = reason
+
+
+def note_write_ok(conn: aiosqlite.Connection) -> None:
+    """Record a committed write; log the end of a failing episode."""
+    health = _health.get(conn)
+    if health is None or health.failing is None:
+        return
+    log.warning(
+        "database writes work again after %d failed write(s)",
+        health.failures,
+        extra={"event": "db_writable"},
+    )
+    health.failing = None
+
+
+def record_file(conn: aiosqlite.Connection, path: Path) -> None:
+    """Remember which file `conn` opened, so a deletion or replacement can be told."""
+    health = write_health(conn)
+    health.path = path
+    try:
+        st = path.stat()
+    except OSError:
+        return  # e.g. ":memory:"-like paths: nothing to compare later
+    health.inode = (st.st_dev, st.st_ino)
+
+
+def file_problem(conn: aiosqlite.Connection) -> str | None:
+    """Why the database file is no longer the one opened (deleted, replaced), or None."""
+    health = _health.get(conn)
+    if health is None or health.path is None or health.inode is None:
+        return None
+    try:
+        st = os.stat(health.path)
+    except FileNotFoundError:
+        return f"database file {health.path} was deleted while in use: writes will be lost"
+    except OSError as err:
+        return f"database file {health.path} cannot be checked: {err.strerror}"
+    if (st.st_dev, st.st_ino) != health.inode:
+        return f"database file {health.path} was replaced while in use: writes go to the old one"
+    return None
+
+
+def database_problem(conn: aiosqlite.Connection) -> str | None:
+    """The reason the database is unhealthy (file gone, writes failing), or None: a stat only."""
+    problem = file_problem(conn)
+    if problem is not None:
+        return problem
+    health = _health.get(conn)
+    if health is not None and health.failing is not None:
+        return f"database writes failing: {health.failing}"
+    return None
