@@ -39,7 +39,11 @@ def is_content_refusal(description: str) -> bool:
 
 def safe_cut(text: str, limit: int = NAME_CHARS) -> str:
     """`text` without control/format/surrogate/unassigned characters, spaces collapsed, cut."""
-    kept = "".join(" " if ch.isspace() else ch for ch in text if unicodedata.category(ch)[0] != "C")
+    kept = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
     kept = " ".join(kept.split())
     return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
 

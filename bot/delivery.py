@@ -243,6 +243,14 @@ class Deliverer:
         if ok and not self._writable():  # nothing to write, yet the last write failed: probe
             probe = storage.set_state(self._db, _PROBE_KEY, "ok", self._clock.now())
             ok = await self._record(probe, {})
+        if not ok and not self._write_failures:
+            log.warning(
+                "alert deliveries held until the database takes writes (%d sent, unrecorded)",
+                len(self._sent),
+                extra={"event": "deliveries_held"},
+            )
+        elif ok and self._write_failures:
+            log.warning("alert deliveries resume", extra={"event": "deliveries_resumed"})
         self._write_failures = 0 if ok else self._write_failures + 1
         return ok
 

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         """Where task files wait between download and upload: a folder only the bot uses.
 
         Named after the database file so it can never be a folder the operator already had:
-        the bot empties it at start (leftovers of an interrupted download).
+        at start the bot deletes everything in it but the CSVs of alerts still to be delivered.
         """
         path = self.database_path
         return path.with_name(path.name + ".downloads")

@@ -84,7 +84,7 @@ def note_write_failure(conn: aiosqlite.Connection, err: BaseException) -> None:
     health.failures += 1
     if health.failing is None:
         log.error(
-            "database writes are failing (%s): new alerts are held until writes work again",
+            "database writes are failing (%s); logged once until a write succeeds again",
             reason,
             extra={"event": "db_unwritable"},
         )

@@ -121,8 +121,8 @@ async def test_a_send_whose_record_fails_is_never_sent_again(
     assert "read-only" in text
     metrics = await metrics_text(rig)
     assert "bot_database_writable 0.0" in metrics
-    episodes = [r for r in caplog.records if getattr(r, "event", "") == "db_unwritable"]
-    assert len(episodes) == 1  # once per episode, not once per retry
+    for event in ("db_unwritable", "deliveries_held"):  # once per episode, not per retry
+        assert len([r for r in caplog.records if getattr(r, "event", "") == event]) == 1
 
     await set_read_only(rig, on=False)
     await rig.deliver()
@@ -132,6 +132,7 @@ async def test_a_send_whose_record_fails_is_never_sent_again(
     assert (await healthz(rig))[0] == 200
     assert "bot_database_writable 1.0" in await metrics_text(rig)
     assert any(getattr(r, "event", "") == "db_writable" for r in caplog.records)
+    assert any(getattr(r, "event", "") == "deliveries_resumed" for r in caplog.records)
 
 
 async def test_nothing_new_is_sent_while_the_database_takes_no_writes(rig: Rig) -> None:

@@ -325,10 +325,12 @@ async def test_a_reply_during_a_fan_out_is_not_kept_waiting(tmp_path: Path) -> N
         rig.clock.autoadvance = False  # real pacing now: the test steps the clock itself
 
         async def step_until(condition: Callable[[], bool]) -> None:
-            for _ in range(2000):
+            # Fake time moves 2 ms per real ms at most: the bot's own real latency (a loaded
+            # machine) must not read as pacing delay, which 10 ms per ms did (flaky under load).
+            for _ in range(5_000):
                 if condition():
                     return
-                rig.clock.advance(0.05)
+                rig.clock.advance(0.01)
                 await asyncio.sleep(0.005)
             raise AssertionError("condition never held")
 
