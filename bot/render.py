@@ -146,7 +146,10 @@ def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
 def format_when(parsed: datetime | None, raw: str) -> str:
     """Show an SMSC time as SMSC's own text, or the raw text if it was not parseable."""
     if parsed is not None:
-        return parsed.astimezone(SMSC_TZ).strftime(SMSC_TIME_FORMAT)
+        try:
+            return parsed.astimezone(SMSC_TZ).strftime(SMSC_TIME_FORMAT)
+        except (OverflowError, ValueError):  # a time at the very edge of datetime's range
+            pass
     return shorten(raw, TIME_LIMIT) or "—"
 
 
