@@ -28,7 +28,6 @@ CAPTION_LIMIT = 1024  # the same, for a document's caption
 # Per-field limits (UTF-16 units, before escaping): what is worth reading, far below the totals.
 NAME_LIMIT = 80  # a task name
 TIME_LIMIT = 40  # an SMSC time we could not parse, shown raw
-FILE_LIMIT = 80  # a file name
 ERROR_LIMIT = 300  # an error text (SMSC's, Telegram's, ours)
 WORD_LIMIT = 30  # a filter word or the version
 ELLIPSIS = "…"
