@@ -28,7 +28,6 @@ CAPTION_LIMIT = 1024  # the same, for a document's caption
 # Per-field limits (UTF-16 units, before escaping): what is worth reading, far below the totals.
 NAME_LIMIT = 80  # a task name
 TIME_LIMIT = 40  # an SMSC time we could not parse, shown raw
-FILE_LIMIT = 80  # a file name
 ERROR_LIMIT = 300  # an error text (SMSC's, Telegram's, ours)
 WORD_LIMIT = 30  # a filter word or the version
 ELLIPSIS = "…"
@@ -146,7 +145,10 @@ def fit(text: str, limit: int = MESSAGE_LIMIT) -> str:
 def format_when(parsed: datetime | None, raw: str) -> str:
     """Show an SMSC time as SMSC's own text, or the raw text if it was not parseable."""
     if parsed is not None:
-        return parsed.astimezone(SMSC_TZ).strftime(SMSC_TIME_FORMAT)
+        try:
+            return parsed.astimezone(SMSC_TZ).strftime(SMSC_TIME_FORMAT)
+        except (OverflowError, ValueError):  # a time at the very edge of datetime's range
+            pass
     return shorten(raw, TIME_LIMIT) or "—"
 
 

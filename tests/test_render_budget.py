@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -253,3 +253,18 @@ def test_status_shows_skipped_items() -> None:
         skipped_items=3,
     )
     assert "3 unusable SMSC list items skipped" in render.status_text(info)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=3))),
+        datetime(9999, 12, 31, 23, tzinfo=UTC),
+    ],
+)
+def test_times_at_the_edge_of_datetime_render(when: datetime) -> None:
+    # A payload stored before parsing refused such years comes back with a plain +03:00.
+    task = Task(id=1, name="x", status=TaskStatus.FAILED, created=when, created_raw="raw!")
+    text = render.failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))
+    assert "created raw!" in text  # shown as SMSC sent it, not an OverflowError
+    parse_html(text)

@@ -402,3 +402,13 @@ def test_a_collector_gathers_pages_and_logs_nothing(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING):
         parse_task_page(bad)  # outside the scope: logged again
     assert len(caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    "raw", ["01.01.0001 00:00:00", "31.12.9999 23:59:59", "01.01.1969 00:00:00"]
+)
+def test_implausible_years_are_kept_raw(raw: str) -> None:
+    (task,) = parse_task_list(json.dumps([{"id": 1, "status": 2, "created": raw}]))
+
+    assert task.created is None
+    assert task.created_raw == raw

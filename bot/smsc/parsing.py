@@ -61,6 +61,7 @@ _MAX_INT_DIGITS = 25
 _OUT_OF_RANGE = MAX_TASK_ID + 1  # what an over-long integer becomes: surely out of range
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads joins proper pairs: these are lone
 _SAMPLE_CHARS = 160
+_PLAUSIBLE_YEARS = (1970, 9998)
 
 # How a get_file answer starts when it is not a CSV: SMSC's text error, JSON, XML or HTML.
 _HEAD_TEXT_ERROR = re.compile(rb"ERROR\s*=\s*-?\d+", re.IGNORECASE)
@@ -272,6 +273,8 @@ def parse_smsc_time(raw: str) -> datetime | None:
         naive = datetime.strptime(text, SMSC_TIME_FORMAT)  # noqa: DTZ007 - zone set next line
     except ValueError:
         return None
+    if not _PLAUSIBLE_YEARS[0] <= naive.year <= _PLAUSIBLE_YEARS[1]:
+        return None  # shown raw: year 1 or 9999 cannot even be converted to UTC and back
     return naive.replace(tzinfo=SMSC_TZ)
 
 
