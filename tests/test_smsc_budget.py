@@ -402,3 +402,18 @@ async def test_a_cancelled_request_still_counts_in_the_budget(
     assert len(sent) == 1  # recorded before it went out, ended when it was abandoned
     assert sent[0].until == clock.now()
     clock.advance(30)
+
+
+async def test_error_4_holds_every_later_process_for_half_an_hour() -> None:
+    clock = FakeClock()
+    store = MemoryBudgetStore()
+    ticket = await budget(store, clock).reserve(LIST, probe=True)
+    assert isinstance(ticket, Ticket)
+    assert await budget(store, clock).settle(ticket, "ip_blocked") == RULES.ip_block_backoff
+    clock.advance(RULES.ip_block_backoff - 1)
+    held = await budget(store, clock).reserve(RequestKey.for_file(1, None), probe=False)
+    assert isinstance(held, Throttle)
+    assert held.reason == "ip_blocked"
+    assert held.retry_after == pytest.approx(1)
+    clock.advance(1)
+    assert isinstance(await budget(store, clock).reserve(LIST, probe=True), Ticket)
