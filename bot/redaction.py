@@ -13,6 +13,7 @@ import io
 import json
 import re
 import sys
+import threading
 from collections.abc import Iterable, Mapping
 from typing import TextIO, cast
 from urllib.parse import quote, quote_plus
@@ -94,23 +95,28 @@ class RedactingStream(io.TextIOBase):
         self.stream = stream
         self.redactor = redactor
         self._pending = ""
+        # Threads print too (aiosqlite's worker, a library's): one line buffer, one writer;
+        # reentrant, as a signal handler may print while this thread is inside write().
+        self._lock = threading.RLock()
 
     def write(self, text: str) -> int:
         """Buffer `text`; pass every completed line on, redacted."""
-        self._pending += text
-        if "\n" in text or len(self._pending) > self._MAX_PENDING:
-            head, newline, self._pending = self._pending.rpartition("\n")
-            if not newline:  # one huge line without a newline: pass it on as it is
-                head, self._pending = self._pending, ""
-            self.stream.write(self.redactor.redact(head + newline))
+        with self._lock:
+            self._pending += text
+            if "\n" in text or len(self._pending) > self._MAX_PENDING:
+                head, newline, self._pending = self._pending.rpartition("\n")
+                if not newline:  # one huge line without a newline: pass it on as it is
+                    head, self._pending = self._pending, ""
+                self.stream.write(self.redactor.redact(head + newline))
         return len(text)
 
     def flush(self) -> None:
         """Pass on what is pending (redacted) and flush the real stream."""
-        if self._pending:
-            pending, self._pending = self._pending, ""
-            self.stream.write(self.redactor.redact(pending))
-        self.stream.flush()
+        with self._lock:
+            if self._pending:
+                pending, self._pending = self._pending, ""
+                self.stream.write(self.redactor.redact(pending))
+            self.stream.flush()
 
     def fileno(self) -> int:
         """The real stream's descriptor (faulthandler, subprocess)."""
