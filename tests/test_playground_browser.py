@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from bot.playground import world
 from bot.playground.runner import Playground
@@ -45,16 +46,20 @@ elif not Path(CHROMIUM).exists():
     _missing = "chromium is not installed (apt-get install chromium)"
 if _missing and os.environ.get("CI") == "true":
     raise RuntimeError(f"browser tests must run in CI: {_missing}")
-pytestmark = pytest.mark.skipif(_missing is not None, reason=_missing or "")
+# One browser for the module (starting chromium is the slow part), so one event loop too.
+pytestmark = [
+    pytest.mark.skipif(_missing is not None, reason=_missing or ""),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def pg(tmp_path: Path) -> AsyncIterator[Playground]:
     async with running_playground(tmp_path) as playground:
         yield playground
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         launched = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -93,9 +98,20 @@ class Steps:
         await self.page.locator(f'.chat-item[data-key="{key}"]').click()
 
 
+CONTEXTS: list[Any] = []
+
+
+@pytest_asyncio.fixture(loop_scope="module", autouse=True)
+async def _close_contexts(pg: Playground) -> AsyncIterator[None]:
+    yield  # set up after `pg`, so torn down before it
+    while CONTEXTS:
+        await CONTEXTS.pop().close()  # before the playground stops: no page left streaming
+
+
 async def open_page(browser: Browser, pg: Playground, tmp_path: Path, **context: Any) -> Steps:
     expect.set_options(timeout=WAIT_MS)
     ctx = await browser.new_context(accept_downloads=True, **context)
+    CONTEXTS.append(ctx)
     page = await ctx.new_page()
     steps = Steps(page, tmp_path / "screenshots")
     await page.goto(pg.url)
