@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -209,4 +210,45 @@ async def test_the_stranger_is_refused_at_phone_width(
     await page.locator(".tabs").get_by_role("button", name="SMSC").click()
     await expect(page.locator("#panel")).to_be_visible()
     await steps.shot("phone-panel")
+    assert steps.errors == []
+
+
+RICH = (
+    "<b>bold</b> <i>italic</i> <u>under</u> <s>struck</s> <code>code()</code> "
+    '<a href="https://example.org/x">a link</a> <tg-spoiler>the secret</tg-spoiler>\n'
+    '<pre><code class="language-python">print("hi")</code></pre>'
+    "<blockquote>quoted <b>and bold</b></blockquote>"
+    "<blockquote expandable>a long quote</blockquote>"
+)
+
+
+async def test_html_parse_mode_renders_as_telegram_does(
+    browser: Browser, pg: Playground, tmp_path: Path
+) -> None:
+    steps = await open_page(browser, pg, tmp_path, viewport={"width": 1280, "height": 820})
+    page = steps.page
+    # Whatever the bot may send: the Bot API call it would make, through the emulator's parser.
+    async with aiohttp.ClientSession() as http:
+        url = f"{pg.emu.url}/bot{world.BOT_TOKEN}/sendMessage"
+        body = {"chat_id": world.ALICE, "text": RICH, "parse_mode": "HTML"}
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 200, await resp.text()
+    bubble = steps.bot_says("bold")
+    await expect(bubble.locator("strong").first).to_have_text("bold")
+    await expect(bubble.locator("em")).to_have_text("italic")
+    await expect(bubble.locator("u")).to_have_text("under")
+    await expect(bubble.locator("s")).to_have_text("struck")
+    await expect(bubble.locator("code").first).to_have_text("code()")
+    await expect(bubble.locator('a[href="https://example.org/x"]')).to_have_text("a link")
+    await expect(bubble.locator("pre")).to_have_attribute("data-language", "python")
+    await expect(bubble.locator("blockquote").first).to_contain_text("quoted and bold")
+    await expect(bubble.locator("blockquote strong")).to_have_text("and bold")
+    await expect(bubble.locator("blockquote.expandable")).to_have_text("a long quote")
+    spoiler = bubble.locator(".spoiler")
+    await expect(spoiler).not_to_have_class("spoiler revealed")
+    await steps.shot("rich-hidden-spoiler")
+    await spoiler.focus()
+    await page.keyboard.press("Enter")
+    await expect(spoiler).to_have_class("spoiler revealed")
+    await steps.shot("rich-revealed")
     assert steps.errors == []
