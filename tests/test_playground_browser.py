@@ -125,17 +125,20 @@ async def test_tasks_older_and_a_download(browser: Browser, pg: Playground, tmp_
     page = steps.page
     await expect(page.locator("#chat-title")).to_have_text(world.BOT_NAME)
     await steps.shot("open")
+    await page.get_by_role("button", name="Start").click()
+    await expect(steps.bot_says("/tasks")).to_contain_text("SMSC deferred tasks")
 
     await steps.send("/tasks")
     listing = steps.bot_says("Deferred tasks")
     await expect(listing).to_contain_text(f"#{PENDING}")
     await expect(listing.locator("strong").first).to_have_text("Deferred tasks")  # <b> rendered
+    await expect(page.locator("li.msg.bot")).to_have_count(2)  # the help, the list
     await steps.shot("tasks")
 
     await listing.get_by_role("button", name="Older ▶").click()
     await expect(listing).to_contain_text(f"#{SMALL}")  # the same message, edited in place
     await expect(listing).to_contain_text("edited")
-    await expect(page.locator("li.msg.bot")).to_have_count(1)
+    await expect(page.locator("li.msg.bot")).to_have_count(2)  # edited, not a new message
     await steps.shot("older")
 
     await steps.send(f"/get {SMALL}")
