@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+import pytest_asyncio
 
 from bot.playground import world
 from bot.playground.runner import Playground
@@ -45,16 +47,20 @@ elif not Path(CHROMIUM).exists():
     _missing = "chromium is not installed (apt-get install chromium)"
 if _missing and os.environ.get("CI") == "true":
     raise RuntimeError(f"browser tests must run in CI: {_missing}")
-pytestmark = pytest.mark.skipif(_missing is not None, reason=_missing or "")
+# One browser for the module (starting chromium is the slow part), so one event loop too.
+pytestmark = [
+    pytest.mark.skipif(_missing is not None, reason=_missing or ""),
+    pytest.mark.asyncio(loop_scope="module"),
+]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def pg(tmp_path: Path) -> AsyncIterator[Playground]:
     async with running_playground(tmp_path) as playground:
         yield playground
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
         launched = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -93,9 +99,20 @@ class Steps:
         await self.page.locator(f'.chat-item[data-key="{key}"]').click()
 
 
+CONTEXTS: list[Any] = []
+
+
+@pytest_asyncio.fixture(loop_scope="module", autouse=True)
+async def _close_contexts(pg: Playground) -> AsyncIterator[None]:
+    yield  # set up after `pg`, so torn down before it
+    while CONTEXTS:
+        await CONTEXTS.pop().close()  # before the playground stops: no page left streaming
+
+
 async def open_page(browser: Browser, pg: Playground, tmp_path: Path, **context: Any) -> Steps:
     expect.set_options(timeout=WAIT_MS)
     ctx = await browser.new_context(accept_downloads=True, **context)
+    CONTEXTS.append(ctx)
     page = await ctx.new_page()
     steps = Steps(page, tmp_path / "screenshots")
     await page.goto(pg.url)
@@ -108,17 +125,20 @@ async def test_tasks_older_and_a_download(browser: Browser, pg: Playground, tmp_
     page = steps.page
     await expect(page.locator("#chat-title")).to_have_text(world.BOT_NAME)
     await steps.shot("open")
+    await page.get_by_role("button", name="Start").click()
+    await expect(steps.bot_says("/tasks")).to_contain_text("SMSC deferred tasks")
 
     await steps.send("/tasks")
     listing = steps.bot_says("Deferred tasks")
     await expect(listing).to_contain_text(f"#{PENDING}")
     await expect(listing.locator("strong").first).to_have_text("Deferred tasks")  # <b> rendered
+    await expect(page.locator("li.msg.bot")).to_have_count(2)  # the help, the list
     await steps.shot("tasks")
 
     await listing.get_by_role("button", name="Older ▶").click()
     await expect(listing).to_contain_text(f"#{SMALL}")  # the same message, edited in place
     await expect(listing).to_contain_text("edited")
-    await expect(page.locator("li.msg.bot")).to_have_count(1)
+    await expect(page.locator("li.msg.bot")).to_have_count(2)  # edited, not a new message
     await steps.shot("older")
 
     await steps.send(f"/get {SMALL}")
@@ -193,4 +213,45 @@ async def test_the_stranger_is_refused_at_phone_width(
     await page.locator(".tabs").get_by_role("button", name="SMSC").click()
     await expect(page.locator("#panel")).to_be_visible()
     await steps.shot("phone-panel")
+    assert steps.errors == []
+
+
+RICH = (
+    "<b>bold</b> <i>italic</i> <u>under</u> <s>struck</s> <code>code()</code> "
+    '<a href="https://example.org/x">a link</a> <tg-spoiler>the secret</tg-spoiler>\n'
+    '<pre><code class="language-python">print("hi")</code></pre>'
+    "<blockquote>quoted <b>and bold</b></blockquote>"
+    "<blockquote expandable>a long quote</blockquote>"
+)
+
+
+async def test_html_parse_mode_renders_as_telegram_does(
+    browser: Browser, pg: Playground, tmp_path: Path
+) -> None:
+    steps = await open_page(browser, pg, tmp_path, viewport={"width": 1280, "height": 820})
+    page = steps.page
+    # Whatever the bot may send: the Bot API call it would make, through the emulator's parser.
+    async with aiohttp.ClientSession() as http:
+        url = f"{pg.emu.url}/bot{world.BOT_TOKEN}/sendMessage"
+        body = {"chat_id": world.ALICE, "text": RICH, "parse_mode": "HTML"}
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 200, await resp.text()
+    bubble = steps.bot_says("bold")
+    await expect(bubble.locator("strong").first).to_have_text("bold")
+    await expect(bubble.locator("em")).to_have_text("italic")
+    await expect(bubble.locator("u")).to_have_text("under")
+    await expect(bubble.locator("s")).to_have_text("struck")
+    await expect(bubble.locator("code").first).to_have_text("code()")
+    await expect(bubble.locator('a[href="https://example.org/x"]')).to_have_text("a link")
+    await expect(bubble.locator("pre")).to_have_attribute("data-language", "python")
+    await expect(bubble.locator("blockquote").first).to_contain_text("quoted and bold")
+    await expect(bubble.locator("blockquote strong")).to_have_text("and bold")
+    await expect(bubble.locator("blockquote.expandable")).to_have_text("a long quote")
+    spoiler = bubble.locator(".spoiler")
+    await expect(spoiler).not_to_have_class("spoiler revealed")
+    await steps.shot("rich-hidden-spoiler")
+    await spoiler.focus()
+    await page.keyboard.press("Enter")
+    await expect(spoiler).to_have_class("spoiler revealed")
+    await steps.shot("rich-revealed")
     assert steps.errors == []

@@ -638,3 +638,14 @@ def test_markdown_v2_escapes_and_nesting() -> None:
     assert [e["type"] for e in parsed.entities] == ["bold", "italic", "code", "spoiler"]
     with pytest.raises(EntityParseError, match="Can't find end of Bold entity at byte offset 0"):
         parse_markdown_v2("*open")
+
+
+def test_the_old_import_path_still_works() -> None:
+    # Branches written before the move import tests.tg_emulator (and its submodules).
+    import bot.tg_emulator.server
+    import tests.tg_emulator
+    import tests.tg_emulator.server
+
+    assert tests.tg_emulator.TelegramEmulator is TelegramEmulator
+    assert tests.tg_emulator.server is bot.tg_emulator.server
+    assert set(tests.tg_emulator.__all__) >= {"ApiFailure", "Call", "TelegramEmulator"}

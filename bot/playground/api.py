@@ -74,6 +74,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except BadInputError as err:
             return _error(400, str(err))
+        except KeyError:
+            raise  # a bug, not a missing thing: let aiohttp log it and answer 500
         except LookupError as err:
             return _error(404, str(err.args[0]) if err.args else "not found")
 

@@ -259,9 +259,12 @@ function drawMessages() {
   list.replaceChildren();
   const items = messagesOf(conv);
   if (!items.length) {
+    // Like Telegram's START button in a new chat with a bot.
+    const start = el("button", { type: "button", class: "start", onclick: () => sendText("/start") }, "Start");
     list.append(el("li", { class: "empty" }, conv.allowed
-      ? "No messages yet. Type /tasks, or open the / menu for every command."
-      : "Type /tasks here to see what the bot tells a chat that is not on its allowlist."));
+      ? "No messages yet. Press Start, type /tasks, or open the / menu for every command."
+      : "Type /tasks here to see what the bot tells a chat that is not on its allowlist.",
+    conv.allowed ? el("br") : null, conv.allowed ? start : null));
   }
   for (const message of items) list.append(renderMessage(message));
   list.scrollTop = list.scrollHeight;
