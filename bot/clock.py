@@ -29,6 +29,10 @@ class Clock(Protocol):
         """Wait `seconds` of this clock's time."""
         ...
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until `monotonic()` reaches `deadline`: a background timer's wait."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -45,13 +49,19 @@ class SystemClock:
         """Sleep on the event loop."""
         await asyncio.sleep(max(0.0, seconds))
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until `time.monotonic()` reaches `deadline`."""
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
 
 class FakeClock:
     """A clock that moves only when told to, for tests.
 
     `sleep()` parks the caller until `advance()` moves time past its deadline; with
     `autoadvance=True` a sleep instead jumps time forward by itself, which suits tests that only
-    want "after the backoff" without choreographing it.
+    want "after the backoff" without choreographing it. `sleep_until()` always parks, even with
+    `autoadvance`: a background timer (the watcher's schedule) waits for the test to move time,
+    it never drives time itself. `step_wall()` moves only the wall clock, like an NTP correction.
     """
 
     def __init__(
@@ -83,8 +93,18 @@ class FakeClock:
             self.advance(seconds)
             await asyncio.sleep(0)
             return
+        await self._park(self._mono + seconds)
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until `advance()` moves the monotonic time to `deadline` (never auto-advances)."""
+        if deadline <= self._mono:
+            await asyncio.sleep(0)
+            return
+        await self._park(deadline)
+
+    async def _park(self, deadline: float) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
         await fut
 
     def advance(self, seconds: float) -> None:
@@ -97,6 +117,10 @@ class FakeClock:
             _, _, fut = heapq.heappop(self._sleepers)
             if not fut.done():
                 fut.set_result(None)
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock alone, back (negative) or forward: monotonic time does not move."""
+        self._wall += timedelta(seconds=seconds)
 
     @property
     def sleepers(self) -> int:
