@@ -105,7 +105,6 @@ class Runtime:
             return
         self.lifecycle.request_stop("application stop")
         await stack.aclose()
-        log.info("bot stopped", extra={"event": "stopped"})
 
     async def poll_now(self, app: App) -> Diff | None:
         """One watcher poll now, taking turns with the scheduled ones (tests, benchmarks)."""
@@ -239,6 +238,8 @@ async def _database(settings: Settings) -> AsyncIterator[aiosqlite.Connection]:
         yield db
     finally:
         await storage.close_database(db)
+        # The first resource opened, the last closed: on a stop and a failed start alike.
+        log.info("bot stopped", extra={"event": "stopped"})
 
 
 def _forget_services(app: App) -> None:

@@ -34,8 +34,8 @@ class StopTimes:
     """The one stop deadline and how it is shared out (seconds from the stop request)."""
 
     deadline: float = 10.0  # the process is gone by then, whatever happens
-    closing: float = 2.0  # kept for closing resources: work in flight stops at deadline - this
-    overrun: float = 0.5  # a stop still running this long before the deadline ends the process
+    closing: float = 2.5  # kept for closing resources: work in flight stops at deadline - this
+    overrun: float = 1.0  # a stop still running this long before the deadline ends the process
 
     @property
     def work(self) -> float:
@@ -120,7 +120,7 @@ class Lifecycle:
         loop = asyncio.get_running_loop()
         self._stop_at = loop.time() + self.times.deadline
         log.info(
-            "stopping (%s): finishing work in flight for at most %.0f s",
+            "stopping (%s): finishing work in flight for at most %.1f s",
             reason,
             self.times.work,
             extra={"event": "stopping"},
@@ -175,7 +175,7 @@ class Lifecycle:
         cancelled = self.inflight.cancel_all()
         if cancelled:
             log.warning(
-                "stop: cancelled %d tasks still running after %.0f s",
+                "stop: cancelled %d tasks still running after %.1f s",
                 cancelled,
                 self.times.work,
                 extra={"event": "stop_cut_off"},
