@@ -74,6 +74,7 @@ class FakeClock:
         self._wall = start or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
         self.autoadvance = autoadvance
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._timers: set[asyncio.Future[None]] = set()  # parked by sleep_until
         self._seq = itertools.count()
 
     def monotonic(self) -> float:
@@ -100,12 +101,17 @@ class FakeClock:
         if deadline <= self._mono:
             await asyncio.sleep(0)
             return
-        await self._park(deadline)
+        fut = self._park(deadline)
+        self._timers.add(fut)
+        try:
+            await fut
+        finally:
+            self._timers.discard(fut)
 
-    async def _park(self, deadline: float) -> None:
+    def _park(self, deadline: float) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
-        await fut
+        return fut
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed."""
@@ -124,5 +130,10 @@ class FakeClock:
 
     @property
     def sleepers(self) -> int:
-        """How many callers are parked in `sleep()`."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
+        """How many callers are parked in `sleep()` (a request a test made wait, say)."""
+        return sum(1 for _, _, f in self._sleepers if not f.done() and f not in self._timers)
+
+    @property
+    def timers(self) -> int:
+        """How many background timers are parked in `sleep_until()` (not in `sleepers`)."""
+        return sum(1 for f in self._timers if not f.done())

@@ -28,6 +28,7 @@ from bot.settings import Settings
 from bot.smsc.client import SmscClientConfig
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask, SimulatorState, create_app
+from bot.transport import stop_polling
 from tests.tg_emulator import Call, TelegramEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -196,9 +197,8 @@ async def start_with_updater(app: App) -> None:
 
 
 async def stop_application_with_updater(app: App) -> None:
-    """Stop long polling, then the application."""
-    if app.updater is not None and app.updater.running:
-        await app.updater.stop()
+    """Stop long polling, then the application (as production does: bounded)."""
+    await stop_polling(app)
     await stop_application(app)
 
 
