@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from bot.lifecycle import Lifecycle, StopTimes
 from bot.periodic import Periodic
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
-from tests.rig import Rig, make_settings, running_rig
+from tests.rig import REPO, Rig, make_settings, running_rig
 from tests.smsc_support import until
 
 TINY = StopTimes(deadline=0.4, closing=0.2)  # work in flight gets 0.2 s of real time
@@ -241,3 +242,37 @@ async def test_a_failed_start_closes_what_it_opened(
     assert not app.bot_data.running
     assert "bot stopped" in caplog.text  # the database and the session were closed
     await app.bot_data.runtime.stop(app)  # nothing left to stop: a no-op
+
+
+WEDGED = """
+import asyncio, logging, os, signal, sys, time
+from bot.lifecycle import Lifecycle, StopTimes
+
+async def main():
+    lifecycle = Lifecycle(StopTimes(deadline=1.0, closing=0.5, overrun=0.5))
+    with lifecycle.handling_signals():
+        os.kill(os.getpid(), signal.SIGTERM)
+        await lifecycle.wait_for_stop()
+        time.sleep(30)  # a stop step that blocks the event loop: nothing async can end it
+
+logging.basicConfig(level=logging.INFO)
+asyncio.run(main())
+sys.exit(3)  # not reached
+"""
+
+
+async def test_a_signalled_stop_that_overruns_ends_the_process_at_the_deadline(
+    tmp_path: Path,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WEDGED,
+        cwd=REPO,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(proc.communicate(), 20)  # not the 30 s sleep
+    log = stderr.decode()
+    assert proc.returncode == 0, log
+    assert "stopping (SIGTERM)" in log
+    assert "stop overran its deadline; exiting now" in log
