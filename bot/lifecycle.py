@@ -208,6 +208,11 @@ class Lifecycle:
                 await asyncio.wait({task}, timeout=self.remaining())
         if not task.done() or task.cancelled():
             return False
+        error = task.exception()
+        if error is not None and self.stopping:
+            # Failing while being cut short is still a stop: exit 0, as the signal asked.
+            log.warning("the start-up failed while stopping (%s)", type(error).__name__)
+            return False
         task.result()  # a start-up error (bad token, Telegram unreachable) propagates
         return not self.stopping
 
