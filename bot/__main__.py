@@ -73,12 +73,19 @@ def run_bot(redactor: Redactor | None = None) -> int:
     from bot.logs import configure_logging
     from bot.transport import run_polling, run_webhook
     from storage import StorageError, check_database
+    from storage.instance_lock import AnotherInstanceError, instance_lock
 
     configure_logging(settings.log_level, settings.log_format, redactor)
     log = logging.getLogger("bot")
+    lock = instance_lock(settings.database_path)
     try:
-        # Before anything talks to Telegram: a database we cannot use is a setup error.
+        # Before anything talks to Telegram or SMSC: a database another process runs on, or
+        # one we cannot use, is a setup error. The lock is held until the process ends.
+        lock.acquire()
         asyncio.run(check_database(settings.database_path))
+    except AnotherInstanceError as err:
+        print(f"error: DATABASE_URL: {err}", file=sys.stderr)
+        return EXIT_CONFIG
     except StorageError as err:
         print(f"config error: DATABASE_URL: {err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -106,6 +113,8 @@ def run_bot(redactor: Redactor | None = None) -> int:
     except Exception:
         log.exception("the bot stopped on an error")
         return 1
+    finally:
+        lock.release()
     return 0
 
 

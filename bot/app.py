@@ -1,18 +1,18 @@
 """Build the application and run its lifetime: one HTTP session, one database, one SMSC client.
 
-`build_application(settings)` constructs everything lazily. `Runtime.start`/`Runtime.stop`
-open and close the shared resources exactly once: `run_polling` calls them as PTB's post-init
-and post-shutdown hooks, while tests and the webhook transport, which drive the application
-themselves, go through `start_application`/`stop_application`.
+`build_application(settings)` constructs everything lazily. `Runtime.start` opens the shared
+resources and starts the background work as async context managers on one `AsyncExitStack`:
+opened in order, closed in reverse, on a failed start as on a stop. `start_application` /
+`stop_application` drive PTB's application and our runtime together (both transports and the
+tests use them); `bot.lifecycle` owns the stop's deadline.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -28,13 +28,14 @@ from bot.clock import Clock, SystemClock
 from bot.context import App, BotData, Context, Services
 from bot.delivery import Deliverer
 from bot.documents import TaskFiles
+from bot.lifecycle import Lifecycle, StopTimes, TrackedUpdateProcessor
 from bot.metrics import Metrics
+from bot.periodic import Periodic
 from bot.render import COMMANDS
 from bot.settings import Settings
-from bot.shutdown import GracefulStop, Inflight, TrackedUpdateProcessor
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
-from bot.watcher import Watcher
+from bot.watcher import Diff, Watcher
 from bot.web import WebhookRoute, WebServer, create_web_app
 from storage.smsc_budget import SqliteBudgetStore
 
@@ -61,69 +62,88 @@ class RuntimeOptions:
     """Knobs tests turn; production uses the defaults."""
 
     smsc_config: SmscClientConfig | None = None
-    schedule_watcher: bool = True  # tests call `services.watcher.poll()` themselves
+    schedule_watcher: bool = True  # the poll loop; off only for tests that poll by hand alone
     run_delivery: bool = True
-    delivery_grace: float = 10.0  # seconds a stop waits for deliveries in flight
     serve_http: bool = True  # health/readiness/metrics (and the webhook) on settings.port
     http_host: str = "0.0.0.0"  # noqa: S104 - a container's server listens on all interfaces
     http_port: int | None = None  # None: settings.port; tests use 0
-    handle_signals: bool = False  # polling mode: SIGTERM/SIGINT start a bounded graceful stop
-    shutdown_grace: float = 8.0  # seconds work in flight may take after the signal (<10 s)
+    stop_times: StopTimes = field(default_factory=StopTimes)  # the one stop deadline
 
 
 class Runtime:
-    """Opens and closes the application's shared resources."""
+    """Opens the application's shared resources in order, and closes them in reverse."""
 
     def __init__(self, settings: Settings, clock: Clock, options: RuntimeOptions) -> None:
         self.settings = settings
         self.clock = clock
         self.options = options
-        self._delivery: asyncio.Task[None] | None = None
-        self._services: Services | None = None
-        self.inflight = Inflight()
-        self.graceful = GracefulStop(
-            self.inflight, options.shutdown_grace, on_cancel=self._cut_off_delivery
-        )
+        self.lifecycle = Lifecycle(options.stop_times)
+        self.poller: Periodic[Diff | None] | None = None
+        self.pruner: Periodic[None] | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
 
     async def start(self, app: App) -> None:
-        """Open the HTTP session and the database, wire the services, start the watcher."""
-        if app.bot_data.running:
+        """Open the database and HTTP session, wire the services, start the background work."""
+        if self._stack is not None:
             return
+        async with contextlib.AsyncExitStack() as stack:
+            services = await self._open_services(app, stack)
+            if self.options.serve_http:
+                services.web = await stack.enter_async_context(self._web_server(app))
+            await self._register_commands(app)
+            if self.options.run_delivery:
+                await stack.enter_async_context(self._delivery(services.deliverer))
+            if self.options.schedule_watcher:
+                await self._schedule(stack, services)
+            self._stack = stack.pop_all()
+        log.info("bot started", extra={"event": "started"})
+
+    async def stop(self, app: App) -> None:
+        """Close what start() opened, in reverse, within the lifecycle's deadline; idempotent."""
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        self.lifecycle.request_stop("application stop")
+        await stack.aclose()
+
+    async def poll_now(self, app: App) -> Diff | None:
+        """One watcher poll now, taking turns with the scheduled ones (tests, benchmarks)."""
+        if self.poller is None:
+            return await app.bot_data.services.watcher.poll()
+        return await self.poller.run_now()
+
+    async def _open_services(self, app: App, stack: contextlib.AsyncExitStack) -> Services:
         settings = self.settings
         config = self.options.smsc_config or SmscClientConfig(base_url=str(settings.smsc_api_url))
-        db = await storage.open_database(settings.database_path)
-        http = aiohttp.ClientSession(
-            trust_env=True, headers={"User-Agent": f"smsc-tasks-bot/{__version__}"}
+        db = await stack.enter_async_context(_database(settings))
+        http = await stack.enter_async_context(
+            aiohttp.ClientSession(
+                trust_env=True, headers={"User-Agent": f"smsc-tasks-bot/{__version__}"}
+            )
         )
-        try:
-            files_dir = settings.files_dir
-            smsc = SmscClient(
-                http,
-                smsc_credentials(settings),
-                config=config,
-                clock=self.clock,
-                budget=SqliteBudgetStore(db),  # SMSC's limits hold across restarts
-            )
-            metrics = Metrics()
-            metrics.watch_smsc(smsc.stats)
-            smsc.add_listener(metrics)
-            files = TaskFiles(smsc, db, files_dir, self.clock)
-            await files.clean_start()  # keeps only the CSVs that pending alerts still need
-            deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
-            watcher = Watcher(
-                smsc,
-                db,
-                self.clock,
-                notify_canceled=settings.notify_canceled,
-                on_alerts=deliverer.wake,
-                metrics=metrics,
-            )
-            now = self.clock.now()
-            await sync_subscriptions(db, settings, now)
-        except BaseException:
-            await http.close()
-            await db.close()
-            raise
+        smsc = SmscClient(
+            http,
+            smsc_credentials(settings),
+            config=config,
+            clock=self.clock,
+            budget=SqliteBudgetStore(db),  # SMSC's limits hold across restarts
+        )
+        metrics = Metrics()
+        metrics.watch_smsc(smsc.stats)
+        smsc.add_listener(metrics)
+        files = TaskFiles(smsc, db, settings.files_dir, self.clock)
+        await files.clean_start()  # keeps only the CSVs that pending alerts still need
+        deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
+        watcher = Watcher(
+            smsc,
+            db,
+            self.clock,
+            notify_canceled=settings.notify_canceled,
+            on_alerts=deliverer.wake,
+            metrics=metrics,
+        )
+        now = self.clock.now()
+        await sync_subscriptions(db, settings, now)
         services = Services(
             settings=settings,
             clock=self.clock,
@@ -138,46 +158,19 @@ class Runtime:
             started_mono=self.clock.monotonic(),
         )
         app.bot_data.services = services
-        self._services = services
-        if self.options.serve_http:
-            await self._start_web(app, services)
-        await self._register_commands(app)
-        if self.options.run_delivery:
-            # Owned here rather than by `app.create_task`: post-init runs before the
-            # application starts, and stop() must finish deliveries before the DB closes.
-            self._delivery = asyncio.get_running_loop().create_task(
-                deliverer.run(), name="alert-delivery"
-            )
-        if self.options.handle_signals:
-            self.graceful.install(then=lambda: self.request_stop(app.stop_running))
-        if self.options.schedule_watcher and app.job_queue is not None:
-            app.job_queue.run_repeating(
-                _poll_job, interval=settings.poll_interval, first=FIRST_POLL_DELAY, name=WATCHER_JOB
-            )
-            app.job_queue.run_repeating(
-                _prune_job, interval=PRUNE_EVERY, first=PRUNE_EVERY, name=PRUNE_JOB
-            )
-            services.watching = True
-            window = config.window_seconds + config.window_margin
-            if settings.poll_interval < window / config.identical_limit:
-                log.warning(
-                    "POLL_INTERVAL %.0f s is shorter than SMSC's budget of %d identical requests "
-                    "a minute allows: some polls will reuse the previous list",
-                    settings.poll_interval,
-                    config.identical_limit,
-                )
-        log.info("bot started", extra={"event": "started"})
+        stack.callback(_forget_services, app)  # closed before the session and the database
+        return services
 
-    async def _start_web(self, app: App, services: Services) -> None:
+    @contextlib.asynccontextmanager
+    async def _web_server(self, app: App) -> AsyncIterator[WebServer]:
         route = webhook_route(self.settings)
         port = self.settings.port if self.options.http_port is None else self.options.http_port
         server = WebServer(create_web_app(app, route), self.options.http_host, port)
+        await server.start()
         try:
-            await server.start()
-        except OSError:
-            await self.stop(app)
-            raise
-        services.web = server
+            yield server
+        finally:
+            await server.stop()
 
     async def _register_commands(self, app: App) -> None:
         commands = [BotCommand(name, description) for name, description in COMMANDS]
@@ -186,54 +179,78 @@ class Runtime:
         except TelegramError as err:  # the menu is a convenience; the bot works without it
             log.warning("could not register the command menu: %s", err)
 
-    def request_stop(self, then: Callable[[], None]) -> None:
-        """Begin a bounded graceful stop: no new deliveries; `then` stops the application."""
-        if self._services is not None:
-            self._services.deliverer.request_stop()
-        self.graceful.request(then)
+    @contextlib.asynccontextmanager
+    async def _delivery(self, deliverer: Deliverer) -> AsyncIterator[None]:
+        """The delivery loop: no new pass once a stop is asked for; the one in flight is bounded."""
+        lifecycle = self.lifecycle
 
-    def _cut_off_delivery(self) -> None:
-        if self._services is not None:
-            self._services.deliverer.cancel_pass()
+        async def run() -> None:
+            with lifecycle.inflight.tracking():
+                await deliverer.run()
 
-    async def stop(self, app: App) -> None:
-        """Finish in-flight deliveries (bounded), then close what start() opened; idempotent."""
-        await self.graceful.close()
-        if not app.bot_data.running:
-            return
-        services = app.bot_data.services
-        if app.job_queue is not None:
-            for name in (WATCHER_JOB, PRUNE_JOB):
-                for job in app.job_queue.get_jobs_by_name(name):
-                    job.schedule_removal()
-        if services.web is not None:
-            await services.web.stop()
-        # After a signal the grace period has been running since; otherwise give it now.
-        grace = 0.5 if self.graceful.requested else self.options.delivery_grace
-        await services.deliverer.stop(grace=grace)
-        if self._delivery is not None:
-            self._delivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._delivery
-            self._delivery = None
-        app.bot_data.services = None
-        self._services = None
-        if self.options.handle_signals:
-            self.graceful.uninstall()
-        await services.http.close()
-        await storage.close_database(services.db)
+        task = lifecycle.spawn(run(), name="alert-delivery")
+        lifecycle.on_stop(deliverer.request_stop)
+        try:
+            yield
+        finally:
+            await deliverer.stop(grace=lifecycle.work_remaining())
+            task.cancel()
+            await lifecycle.bounded(task, within=lifecycle.remaining(), what="the delivery loop")
+
+    async def _schedule(self, stack: contextlib.AsyncExitStack, services: Services) -> None:
+        """The watcher's poll and the daily prune, on the monotonic clock."""
+        settings = self.settings
+        self.poller = await stack.enter_async_context(
+            Periodic(
+                WATCHER_JOB,
+                services.watcher.poll,
+                clock=self.clock,
+                lifecycle=self.lifecycle,
+                interval=settings.poll_interval,
+                first=FIRST_POLL_DELAY,
+            )
+        )
+        stack.callback(setattr, self, "poller", None)
+        self.pruner = await stack.enter_async_context(
+            Periodic(
+                PRUNE_JOB,
+                lambda: _prune(services),
+                clock=self.clock,
+                lifecycle=self.lifecycle,
+                interval=PRUNE_EVERY,
+                first=PRUNE_EVERY,
+            )
+        )
+        stack.callback(setattr, self, "pruner", None)
+        services.watching = True
+        config = self.options.smsc_config or SmscClientConfig(base_url=str(settings.smsc_api_url))
+        window = config.window_seconds + config.window_margin
+        if settings.poll_interval < window / config.identical_limit:
+            log.warning(
+                "POLL_INTERVAL %.0f s is shorter than SMSC's budget of %d identical requests "
+                "a minute allows: some polls will reuse the previous list",
+                settings.poll_interval,
+                config.identical_limit,
+            )
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[aiosqlite.Connection]:
+    db = await storage.open_database(settings.database_path)
+    try:
+        yield db
+    finally:
+        await storage.close_database(db)
+        # The first resource opened, the last closed: on a stop and a failed start alike.
         log.info("bot stopped", extra={"event": "stopped"})
 
 
-async def _poll_job(context: Context) -> None:
-    """The JobQueue's watcher tick (tracked: a stop may cut a slow poll short)."""
-    with context.bot_data.runtime.inflight.tracking():
-        await context.bot_data.services.watcher.poll()
+def _forget_services(app: App) -> None:
+    app.bot_data.services = None
 
 
-async def _prune_job(context: Context) -> None:
+async def _prune(services: Services) -> None:
     """Daily housekeeping: forget alerts delivered long ago, so the database stays small."""
-    services = context.bot_data.services
     removed = await storage.prune_delivered(services.db, services.clock.now() - KEEP_DELIVERED)
     log.info("pruned %d old outbox rows", removed, extra={"event": "outbox_pruned"})
 
@@ -271,7 +288,7 @@ def build_application(
     clock: Clock | None = None,
     options: RuntimeOptions | None = None,
 ) -> App:
-    """Construct the Telegram application with its handlers; resources open in the start hook."""
+    """Construct the Telegram application with its handlers; resources open at start."""
     clock = clock or SystemClock()
     runtime = Runtime(settings, clock, options or RuntimeOptions())
     api = str(settings.telegram_api_url).rstrip("/")
@@ -285,7 +302,7 @@ def build_application(
         .job_queue(JobQueue[Context]())
         # Concurrent: a slow /get never holds up another chat's /tasks; tracked: a stop can
         # cut a handler short instead of waiting for it.
-        .concurrent_updates(TrackedUpdateProcessor(64, runtime.inflight))
+        .concurrent_updates(TrackedUpdateProcessor(64, runtime.lifecycle.inflight))
         .rate_limiter(TelegramRateLimiter(clock))
         .connect_timeout(10)
         .read_timeout(30)
@@ -293,8 +310,6 @@ def build_application(
         .pool_timeout(10)
         .media_write_timeout(300)
         .get_updates_read_timeout(30)
-        .post_init(runtime.start)
-        .post_shutdown(runtime.stop)
     )
     if settings.webhook_url is not None:
         builder = builder.updater(None)  # updates arrive through our web server
@@ -306,23 +321,29 @@ def build_application(
 
 async def start_application(app: App) -> None:
     """Initialise PTB, open our resources, start processing updates (no updater)."""
-    await app.initialize()
-    try:
-        await app.bot_data.runtime.start(app)
+    runtime = app.bot_data.runtime
+    async with contextlib.AsyncExitStack() as stack:
+        await app.initialize()
+        stack.push_async_callback(app.shutdown)
+        await runtime.start(app)
+        stack.push_async_callback(runtime.stop, app)
         await app.start()
-    except BaseException:
-        await app.bot_data.runtime.stop(app)
-        await app.shutdown()
-        raise
+        stack.pop_all()
 
 
 async def stop_application(app: App) -> None:
-    """Stop processing, close our resources, shut PTB down; the reverse of start_application."""
+    """Stop processing, close our resources, shut PTB down; the reverse of start_application.
+
+    The stop's deadline runs from the signal, or from here when nothing signalled.
+    """
+    runtime = app.bot_data.runtime
+    runtime.lifecycle.request_stop("application stop")
     try:
         if app.running:
-            await app.stop()
+            await app.stop()  # waits for handlers in flight: the lifecycle cuts them off
     finally:
         try:
-            await app.bot_data.runtime.stop(app)
+            await runtime.stop(app)
         finally:
             await app.shutdown()
+            runtime.lifecycle.stopped()

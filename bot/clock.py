@@ -29,6 +29,10 @@ class Clock(Protocol):
         """Wait `seconds` of this clock's time."""
         ...
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until `monotonic()` reaches `deadline`: a background timer's wait."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -45,13 +49,19 @@ class SystemClock:
         """Sleep on the event loop."""
         await asyncio.sleep(max(0.0, seconds))
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until `time.monotonic()` reaches `deadline`."""
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
 
 class FakeClock:
     """A clock that moves only when told to, for tests.
 
     `sleep()` parks the caller until `advance()` moves time past its deadline; with
     `autoadvance=True` a sleep instead jumps time forward by itself, which suits tests that only
-    want "after the backoff" without choreographing it.
+    want "after the backoff" without choreographing it. `sleep_until()` always parks, even with
+    `autoadvance`: a background timer (the watcher's schedule) waits for the test to move time,
+    it never drives time itself. `step_wall()` moves only the wall clock, like an NTP correction.
     """
 
     def __init__(
@@ -64,6 +74,7 @@ class FakeClock:
         self._wall = start or datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
         self.autoadvance = autoadvance
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._timers: set[asyncio.Future[None]] = set()  # parked by sleep_until
         self._seq = itertools.count()
 
     def monotonic(self) -> float:
@@ -83,9 +94,24 @@ class FakeClock:
             self.advance(seconds)
             await asyncio.sleep(0)
             return
+        await self._park(self._mono + seconds)
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until `advance()` moves the monotonic time to `deadline` (never auto-advances)."""
+        if deadline <= self._mono:
+            await asyncio.sleep(0)
+            return
+        fut = self._park(deadline)
+        self._timers.add(fut)
+        try:
+            await fut
+        finally:
+            self._timers.discard(fut)
+
+    def _park(self, deadline: float) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self._mono + seconds, next(self._seq), fut))
-        await fut
+        heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
+        return fut
 
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed."""
@@ -98,7 +124,16 @@ class FakeClock:
             if not fut.done():
                 fut.set_result(None)
 
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock alone, back (negative) or forward: monotonic time does not move."""
+        self._wall += timedelta(seconds=seconds)
+
     @property
     def sleepers(self) -> int:
-        """How many callers are parked in `sleep()`."""
-        return sum(1 for _, _, f in self._sleepers if not f.done())
+        """How many callers are parked in `sleep()` (a request a test made wait, say)."""
+        return sum(1 for _, _, f in self._sleepers if not f.done() and f not in self._timers)
+
+    @property
+    def timers(self) -> int:
+        """How many background timers are parked in `sleep_until()` (not in `sleepers`)."""
+        return sum(1 for f in self._timers if not f.done())

@@ -44,7 +44,7 @@ class Services:
     metrics: Metrics
     started_at: datetime
     started_mono: float
-    watching: bool = False  # the poll job is scheduled
+    watching: bool = False  # the poll loop runs
     web: WebServer | None = None  # health, metrics and webhook server
 
 

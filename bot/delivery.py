@@ -192,8 +192,8 @@ class Deliverer:
         if self._pass is not None and not self._pass.done():
             self._pass.cancel()
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let the pass in flight finish (bounded), record what it sent, then stop."""
+    async def stop(self, grace: float) -> None:
+        """Let the pass in flight finish within `grace` s (the lifecycle's), record what it sent."""
         self._stopping = True
         self._wake.set()
         current = self._pass

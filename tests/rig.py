@@ -2,6 +2,8 @@
 
 Everything talks real HTTP on loopback. One FakeClock (auto-advancing) is shared by the bot,
 the simulator and the emulator's flood checks, so windows and backoffs pass without sleeping.
+The production poll loop runs too: its timer waits on the fake clock without moving it, so
+it polls when a test moves time past POLL_INTERVAL (`Rig.poll` runs its poll in turn with it).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from aiohttp import web
 from bot.app import RuntimeOptions, build_application, start_application, stop_application
 from bot.clock import Clock, FakeClock
 from bot.context import App, Services
+from bot.lifecycle import StopTimes
 from bot.settings import Settings
 from bot.smsc.client import SmscClientConfig
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask, SimulatorState, create_app
+from bot.transport import stop_polling
 from tests.tg_emulator import Call, TelegramEmulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,9 +138,12 @@ class Rig:
         return str(call.response["result"]["text"])
 
     async def poll(self) -> Any:
-        """Run one watcher poll after SMSC's windows and our list cache have passed."""
+        """Run one watcher poll after SMSC's windows and our list cache have passed.
+
+        In turn with the poll loop: the loop's tick that the 61 s would make due is this poll.
+        """
         self.clock.advance(61)
-        return await self.services.watcher.poll()
+        return await self.app.bot_data.runtime.poll_now(self.app)
 
     async def finish_task(self, task: SimTask, status: TaskStatus) -> Any:
         """Show SMSC `task` to the watcher, then move it to `status`; return the second diff."""
@@ -173,8 +180,8 @@ def _chat(call: Call) -> int | None:
 def _options(sim_url: str, **overrides: Any) -> RuntimeOptions:
     values: dict[str, Any] = {
         "smsc_config": SmscClientConfig(base_url=sim_url, request_timeout=5.0),
-        "schedule_watcher": False,
-        "delivery_grace": 0.5,
+        # Work in flight gets 0.5 s after a stop: a test's hung request ends the stop quickly.
+        "stop_times": StopTimes(deadline=1.5, closing=1.0),
         "http_host": "127.0.0.1",
         "http_port": 0,
     }
@@ -190,9 +197,8 @@ async def start_with_updater(app: App) -> None:
 
 
 async def stop_application_with_updater(app: App) -> None:
-    """Stop long polling, then the application."""
-    if app.updater is not None and app.updater.running:
-        await app.updater.stop()
+    """Stop long polling, then the application (as production does: bounded)."""
+    await stop_polling(app)
     await stop_application(app)
 
 

@@ -282,10 +282,12 @@ async def test_chats_removed_from_the_allowlist_lose_their_subscription(tmp_path
 
 
 async def test_scheduled_jobs(tmp_path: Path) -> None:
-    async with running_rig(tmp_path, options={"schedule_watcher": True}, poll_interval=45) as rig:
-        jobs = {job.name: job for job in rig.app.job_queue.jobs()}  # type: ignore[union-attr]
-        assert jobs["smsc-watcher"].trigger.interval.total_seconds() == 45
-        assert jobs["outbox-prune"].trigger.interval.total_seconds() == 24 * 3600
+    async with running_rig(tmp_path, poll_interval=45) as rig:
+        runtime = rig.app.bot_data.runtime
+        assert runtime.poller is not None
+        assert runtime.pruner is not None
+        assert runtime.poller.interval == 45
+        assert runtime.pruner.interval == 24 * 3600
         assert rig.services.watching
 
 

@@ -225,7 +225,7 @@ class Playground:
     def begin_stop(self) -> None:
         """A stop signal arrived: finish work in flight for a bounded time, as production does."""
         if self._app is not None:
-            self._app.bot_data.runtime.request_stop(lambda: None)
+            self._app.bot_data.runtime.lifecycle.request_stop("signal")
 
     async def stop(self) -> None:
         """Stop the page, the bot, then the stand-ins; the temporary database goes too."""
