@@ -290,6 +290,7 @@ class TelegramEmulator:
         self.strict_chats = False
         self.webhook_retry_delay = 0.1
         self.webhook_max_attempts = 3
+        self.ignore_allowed_updates = False  # deliver every type (corpus replay)
 
         # what happened
         self.calls: list[Call] = []
@@ -580,6 +581,15 @@ class TelegramEmulator:
                     }
                 }
             )
+
+    def queue_raw_update(self, payload: JSONDict) -> JSONDict:
+        """Queue `payload` verbatim, valid or not (real traffic the library may not parse).
+
+        Its `update_id`, if any, is replaced by the next one; returns the update as delivered.
+        """
+        return self._queue_update(
+            {k: v for k, v in copy.deepcopy(payload).items() if k != "update_id"}
+        )
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends to `chat_id` answer 403 until `unblock`."""
@@ -888,6 +898,8 @@ class TelegramEmulator:
 
     def _allowed(self, update: JSONDict) -> bool:
         kind = next((k for k in update if k != "update_id"), "")
+        if self.ignore_allowed_updates:
+            return True
         if self._allowed_updates:
             return kind in self._allowed_updates
         return kind not in _DEFAULT_EXCLUDED_UPDATES
