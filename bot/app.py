@@ -35,6 +35,7 @@ from bot.settings import Settings
 from bot.shutdown import GracefulStop, Inflight, TrackedUpdateProcessor
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
+from bot.updates import UpdateIntake
 from bot.watcher import Watcher
 from bot.web import WebhookRoute, WebServer, create_web_app
 
@@ -103,6 +104,7 @@ class Runtime:
             smsc = SmscClient(http, smsc_credentials(settings), config=config, clock=self.clock)
             metrics = Metrics()
             metrics.watch_smsc(smsc.stats)
+            metrics.watch_updates(app.bot_data.updates.stats)
             smsc.add_listener(metrics)
             files = TaskFiles(smsc, db, files_dir, self.clock)
             deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
@@ -272,6 +274,7 @@ def build_application(
     runtime = Runtime(settings, clock, options or RuntimeOptions())
     api = str(settings.telegram_api_url).rstrip("/")
     context_types = ContextTypes(context=Context, bot_data=BotData)
+    intake = UpdateIntake()  # lenient update decoding, getUpdates backoff, loop health
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -288,7 +291,8 @@ def build_application(
         .write_timeout(30)
         .pool_timeout(10)
         .media_write_timeout(300)
-        .get_updates_read_timeout(30)
+        .get_updates_request(intake.request(connection_pool_size=1, read_timeout=30))
+        .update_queue(intake.queue)
         .post_init(runtime.start)
         .post_shutdown(runtime.stop)
     )
@@ -296,6 +300,7 @@ def build_application(
         builder = builder.updater(None)  # updates arrive through our web server
     app: App = builder.build()
     app.bot_data.runtime = runtime
+    app.bot_data.updates = intake
     handlers.register(app)
     return app
 
