@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import bench_download, bench_list_burst, bench_watcher
+from bench import bench_download, bench_list_burst, bench_updates, bench_watcher
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     burst = asyncio.run(bench_list_burst.run(args.calls))
     print(burst.describe(), flush=True)
     print(bench_watcher.bench_diff(args.tasks).describe(), flush=True)
+    print(bench_updates.run().describe(), flush=True)
     print(asyncio.run(bench_watcher.bench_fanout(args.chats)).describe(), flush=True)
     if not args.skip_latency:
         latency = asyncio.run(bench_watcher.bench_latency(args.poll_interval))

@@ -239,6 +239,8 @@ class UpdateIntake:
 
     def problem(self, app: Application[Any, Any, Any, Any, Any, Any]) -> str | None:
         """Why the update loop is dead or wedged (for /healthz), or None while it works."""
+        # PTB 22 exposes neither task; read its private attributes, and treat a missing one
+        # (another PTB version) as "unknown", leaving the round-trip and queue checks.
         fetcher: asyncio.Task[Any] | None = getattr(app, "_Application__update_fetcher_task", None)
         if fetcher is not None and fetcher.done():
             return "update processing stopped"

@@ -178,7 +178,7 @@ async def test_a_webhook_url_with_non_ascii_or_escaped_path_still_routes(
         bot.emu.send_message(ADMIN_CHAT, "/help")
         await bot.emu.wait_for("sendMessage", chat_id=ADMIN_CHAT, timeout=10)
         assert [status for _, status in bot.emu.webhook_deliveries] == [200]
-        # The same path spelled otherwise (escaped as registered, or as raw UTF-8) matches too.
+        # The path sent byte for byte as registered (already %-escaped) matches too.
         registered = URL(bot.url, encoded=True)
         status, _ = await post(registered, '{"update_id": 5}')
         assert status == 200

@@ -151,3 +151,12 @@ async def test_replay_by_webhook(tmp_path: Path, caplog: pytest.LogCaptureFixtur
             assert f'telegram_updates_unparseable_total{{type="{kind}"}} {count:.1f}' in metrics
         assert (await get(bot.local("/healthz")))[0] == 200
     no_tracebacks(caplog)
+
+
+def test_the_update_check_benchmark_runs() -> None:
+    from bench import bench_updates
+
+    result = bench_updates.run(rounds=1)
+    assert result.updates == len(corpus())
+    assert result.check_us > 0
+    assert "us/update" in result.describe()
