@@ -34,6 +34,8 @@ UNPARSEABLE = {
     "076_poll.json",
     "077_poll_answer_with_voter_chat.json",
     "078_poll_answer_with_both_user_and_voter_chat.json",
+    "115_poll_all_types.json",
+    "116_poll_answer_all_types.json",
 }
 EVERY_TYPE = {
     "message",
