@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,16 +49,18 @@ _UNAUTHORIZED = (401, 404)  # PTB's InvalidToken: let it end the loop, /healthz 
 class RateLimitedLog:
     """At most one line per key per period, saying how many were suppressed since."""
 
-    def __init__(self, logger: logging.Logger, clock: Clock, period: float = LOG_PERIOD) -> None:
+    def __init__(
+        self, logger: logging.Logger, monotonic: Callable[[], float], period: float = LOG_PERIOD
+    ) -> None:
         self._log = logger
-        self.clock = clock
+        self._monotonic = monotonic
         self._period = period
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
     def warning(self, msg: str, *args: object, key: str, event: str) -> bool:
         """Log `msg` unless `key` was logged within the period; return whether it was."""
-        now = self.clock.monotonic()
+        now = self._monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self._period:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
@@ -113,13 +116,12 @@ class UpdateIntake:
         self.clock: Clock = clock or SystemClock()
         self.stats = LoopStats()
         self.queue = WatchedQueue(self)
-        self._log = RateLimitedLog(log, self.clock)
+        # The update paths' rate-limited log (webhook refusals use it too); it follows
+        # `clock`, which tests may replace.
+        self.logs = RateLimitedLog(log, self._monotonic)
 
-    @property
-    def logs(self) -> RateLimitedLog:
-        """The rate-limited log shared by the update paths (webhook refusals use it too)."""
-        self._log.clock = self.clock
-        return self._log
+    def _monotonic(self) -> float:
+        return self.clock.monotonic()
 
     def request(self, **kwargs: Any) -> LenientUpdatesRequest:
         """The getUpdates request object for `ApplicationBuilder.get_updates_request`."""
