@@ -25,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     burst = asyncio.run(bench_list_burst.run(args.calls))
     print(burst.describe(), flush=True)
     print(bench_watcher.bench_diff(args.tasks).describe(), flush=True)
-    print(bench_updates.run().describe(), flush=True)
     print(asyncio.run(bench_watcher.bench_fanout(args.chats)).describe(), flush=True)
     if not args.skip_latency:
         latency = asyncio.run(bench_watcher.bench_latency(args.poll_interval))
         print(latency.describe(), flush=True)
+    print(bench_updates.run().describe(), flush=True)
     return 0
 
 
