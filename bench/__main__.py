@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from bench import bench_crash_loop, bench_download, bench_list_burst, bench_watcher
+from bench import bench_crash_loop, bench_download, bench_list_burst, bench_updates, bench_watcher
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         loops = bench_crash_loop.run_both(restarts=args.crash_restarts, every=args.crash_every)
         for result in asyncio.run(loops):
             print(result.describe(), flush=True)
+    print(bench_updates.run().describe(), flush=True)
     return 0
 
 

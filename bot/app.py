@@ -35,6 +35,7 @@ from bot.render import COMMANDS
 from bot.settings import Settings
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
+from bot.updates import UpdateIntake
 from bot.watcher import Diff, Watcher
 from bot.web import WebhookRoute, WebServer, create_web_app
 from storage.smsc_budget import SqliteBudgetStore
@@ -130,6 +131,7 @@ class Runtime:
         )
         metrics = Metrics()
         metrics.watch_smsc(smsc.stats)
+        metrics.watch_updates(app.bot_data.updates.stats)
         smsc.add_listener(metrics)
         files = TaskFiles(smsc, db, settings.files_dir, self.clock)
         await files.clean_start()  # keeps only the CSVs that pending alerts still need
@@ -293,6 +295,7 @@ def build_application(
     runtime = Runtime(settings, clock, options or RuntimeOptions())
     api = str(settings.telegram_api_url).rstrip("/")
     context_types = ContextTypes(context=Context, bot_data=BotData)
+    intake = UpdateIntake()  # lenient update decoding, getUpdates backoff, loop health
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -309,12 +312,14 @@ def build_application(
         .write_timeout(30)
         .pool_timeout(10)
         .media_write_timeout(300)
-        .get_updates_read_timeout(30)
+        .get_updates_request(intake.request(connection_pool_size=1, read_timeout=30))
+        .update_queue(intake.queue)
     )
     if settings.webhook_url is not None:
         builder = builder.updater(None)  # updates arrive through our web server
     app: App = builder.build()
     app.bot_data.runtime = runtime
+    app.bot_data.updates = intake
     handlers.register(app)
     return app
 

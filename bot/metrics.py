@@ -7,12 +7,16 @@ or task names.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.smsc.client import SmscStats
+
+if TYPE_CHECKING:
+    from bot.updates import LoopStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 KNOWN_COMMANDS = frozenset({"start", "help", "tasks", "get", "subscribe", "unsubscribe", "status"})
@@ -68,6 +72,40 @@ class _DatabaseCollector(Collector):
         )
 
 
+class _UpdateStatsCollector(Collector):
+    """Exports the update loop's counters (bot/updates.py) at scrape time."""
+
+    def __init__(self, stats: LoopStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        stats = self._stats
+        unparseable = CounterMetricFamily(
+            "telegram_updates_unparseable",
+            "Updates skipped because the library cannot parse them",
+            labels=["type"],
+        )
+        for kind, count in sorted(stats.unparseable.items()):
+            unparseable.add_metric([kind], count)
+        yield unparseable
+        refused = CounterMetricFamily(
+            "webhook_requests_refused", "Webhook requests refused", labels=["reason"]
+        )
+        for reason, count in sorted(stats.refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
+        yield CounterMetricFamily(
+            "telegram_get_updates_failures",
+            "getUpdates round trips that failed (each followed by a backoff)",
+            value=stats.get_updates_failures,
+        )
+        yield CounterMetricFamily(
+            "telegram_get_updates_round_trips",
+            "getUpdates round trips answered with a batch",
+            value=stats.round_trips,
+        )
+
+
 class Metrics:
     """Every metric the bot exports."""
 
@@ -119,6 +157,10 @@ class Metrics:
     ) -> None:
         """Export the database's health: `problem()` says why it is unhealthy, or None."""
         self.registry.register(_DatabaseCollector(problem, failures))
+
+    def watch_updates(self, stats: LoopStats) -> None:
+        """Export the update loop's counters (unparseable updates, getUpdates failures)."""
+        self.registry.register(_UpdateStatsCollector(stats))
 
     def on_request(self, kind: str, outcome: str, code: int | None, seconds: float) -> None:
         """SmscListener: count one upstream request."""

@@ -290,6 +290,7 @@ class TelegramEmulator:
         self.strict_chats = False
         self.webhook_retry_delay = 0.1
         self.webhook_max_attempts = 3
+        self.ignore_allowed_updates = False  # deliver every type (corpus replay)
 
         # what happened
         self.calls: list[Call] = []
@@ -580,6 +581,27 @@ class TelegramEmulator:
                     }
                 }
             )
+
+    def queue_raw_update(self, payload: JSONDict) -> JSONDict:
+        """Queue `payload` verbatim, valid or not (real traffic the library may not parse).
+
+        Its `update_id`, if any, is replaced by the next one. A message in it becomes known to
+        its chat, as on Telegram, so the bot can reply to it. Returns the update as delivered.
+        """
+        body = {k: v for k, v in copy.deepcopy(payload).items() if k != "update_id"}
+        for value in body.values():
+            self._remember_raw_message(value)
+        return self._queue_update(body)
+
+    def _remember_raw_message(self, message: object) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("message_id"), int):
+            return
+        chat = message.get("chat")
+        if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+            return
+        kind = chat.get("type")
+        self.add_chat(chat["id"], chat_type=kind if isinstance(kind, str) else None)
+        self._chats[chat["id"]].messages[message["message_id"]] = copy.deepcopy(message)
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends to `chat_id` answer 403 until `unblock`."""
@@ -888,6 +910,8 @@ class TelegramEmulator:
 
     def _allowed(self, update: JSONDict) -> bool:
         kind = next((k for k in update if k != "update_id"), "")
+        if self.ignore_allowed_updates:
+            return True
         if self._allowed_updates:
             return kind in self._allowed_updates
         return kind not in _DEFAULT_EXCLUDED_UPDATES
