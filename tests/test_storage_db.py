@@ -189,6 +189,8 @@ def test_split_statements(script: str, expected: list[str]) -> None:
 
 def test_packaged_migrations_split_cleanly() -> None:
     for migration in load_migrations():
+        if migration.name.startswith("placeholder"):
+            continue  # another branch's number, kept free for the merge
         statements = split_statements(migration.sql)
         assert statements
         assert all(sqlite3.complete_statement(s) for s in statements)
