@@ -4,6 +4,13 @@ Plain async functions over one `aiosqlite.Connection` (see `db` for why each tak
 connection's lock); times go in and come out as aware UTC datetimes supplied by the caller.
 """
 
+from .chat_migrations import (
+    ChatMigration,
+    list_chat_migrations,
+    migrated_from,
+    migration_targets,
+    record_chat_migration,
+)
 from .db import (
     Migration,
     StorageError,
@@ -56,6 +63,7 @@ __all__ = [
     "ALERT_KINDS",
     "AlertKind",
     "CachedFile",
+    "ChatMigration",
     "KnownTask",
     "Migration",
     "NewAlert",
@@ -78,6 +86,7 @@ __all__ = [
     "get_state",
     "get_state_entry",
     "is_subscribed",
+    "list_chat_migrations",
     "list_subscriptions",
     "load_known_statuses",
     "load_migrations",
@@ -86,12 +95,15 @@ __all__ = [
     "mark_dropped",
     "mark_retry",
     "migrate_chat",
+    "migrated_from",
+    "migration_targets",
     "next_due_at",
     "open_database",
     "outbox_stats",
     "ping",
     "prune_delivered",
     "put_cached_file",
+    "record_chat_migration",
     "record_poll",
     "remove_chat",
     "set_state",
