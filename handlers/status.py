@@ -12,6 +12,7 @@ from bot.context import Context
 from bot.render import StatusInfo, status_text
 from bot.watcher import LAST_POLL_KEY
 from handlers.common import reply
+from handlers.membership import migrations_note
 
 
 async def status_command(update: Update, context: Context) -> None:
@@ -32,4 +33,4 @@ async def status_command(update: Update, context: Context) -> None:
         queued_alerts=await storage.count_pending(services.db),
         watching=services.watching,
     )
-    await reply(update, status_text(info))
+    await reply(update, status_text(info) + await migrations_note(context))

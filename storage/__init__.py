@@ -43,6 +43,7 @@ from .state import StateEntry, get_state, get_state_entry, set_state
 from .subscriptions import (
     Subscription,
     count_subscriptions,
+    has_subscriptions,
     is_subscribed,
     list_subscriptions,
     migrate_chat,
@@ -85,6 +86,7 @@ __all__ = [
     "get_known_task",
     "get_state",
     "get_state_entry",
+    "has_subscriptions",
     "is_subscribed",
     "list_chat_migrations",
     "list_subscriptions",

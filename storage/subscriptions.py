@@ -83,6 +83,16 @@ async def is_subscribed(conn: aiosqlite.Connection, chat_id: int, thread_id: int
     return row is not None
 
 
+async def has_subscriptions(conn: aiosqlite.Connection, chat_id: int) -> bool:
+    """Tell whether the chat, or any forum topic of it, is subscribed."""
+    async with (
+        locked(conn),
+        conn.execute("SELECT 1 FROM subscriptions WHERE chat_id = ? LIMIT 1", (chat_id,)) as cur,
+    ):
+        row = await cur.fetchone()
+    return row is not None
+
+
 async def remove_chat(
     conn: aiosqlite.Connection,
     chat_id: int,
