@@ -17,7 +17,8 @@ from handlers.common import reply, smsc_error_text
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PATTERN = r"^tasks:([a-z]*):(\d*)$"
+# ASCII digits and \Z: `\d` also takes "٣", and `$` a trailing newline.
+CALLBACK_PATTERN = r"\Atasks:([a-z]*):([0-9]*)\Z"
 _CALLBACK_RE = re.compile(CALLBACK_PATTERN)
 
 
@@ -68,6 +69,9 @@ async def tasks_page_callback(update: Update, context: Context) -> None:
             await answer(STALE)
             return
         status_filter = match.group(1) or None
+        if status_filter is not None and status_filter not in STATUS_FILTERS:
+            await answer(STALE)  # a filter word of another version of the bot
+            return
         before_id = int(match.group(2)) if match.group(2) else None
         try:
             tasks = await context.bot_data.services.smsc.list_tasks()

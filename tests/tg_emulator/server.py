@@ -614,6 +614,12 @@ class TelegramEmulator:
                 }
             )
 
+    def delete_message_by_user(self, chat_id: int, message_id: int) -> None:
+        """Someone deleted the message: edits find nothing, a button press shows it inaccessible."""
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            chat.messages.pop(message_id, None)
+
     def set_bot_membership(
         self,
         chat_id: int,
