@@ -7,14 +7,16 @@ handler slot, so 200 `/start` from one stranger delayed an allowed `/tasks` by m
 
 * a stranger chat gets at most one "not allowed" reply per `window` (remembered in a bounded
   LRU, on the injected clock); the rest of its commands are dropped silently;
-* the reply is sent as background work (`application.create_task`, BACKGROUND pacing, which
-  yields slots to replies to people), never in the handler slot; at most `max_pending` are
-  in flight, more are dropped;
+* the reply is sent as background work (`application.create_task`), never in the handler
+  slot, at the lowest priority (`DISPOSABLE`: background pacing, which yields slots to replies
+  to people, and abandoned rather than kept waiting more than two seconds, so neither alerts
+  nor a stop wait for it); at most `max_pending` are in flight, more are dropped;
 * the verdict "stranger" is remembered for the window too, so a flood costs no database reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from telegram.ext import Application, ApplicationHandlerStop, ExtBot, TypeHandle
 import storage
 from bot.context import Context, Services
 from bot.render import COMMANDS, not_allowed_text
-from bot.telegram_limits import BACKGROUND, SendOptions
+from bot.telegram_limits import DISPOSABLE, SendAbandoned, SendOptions
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,12 @@ class AccessGate:
         self.pending = 0  # refusal sends in flight
         self._strangers: collections.OrderedDict[int, _Stranger] = collections.OrderedDict()
         self._migrated: set[int] = set()  # supergroups of allowed groups, once looked up
+        self._lookups: dict[int, asyncio.Event] = {}  # database lookups in flight, by chat
+
+    @property
+    def remembered(self) -> int:
+        """How many stranger chats the gate remembers right now (at most `max_strangers`)."""
+        return len(self._strangers)
 
     def handler(self) -> TypeHandler[Update, Context, None]:
         """The gate, to register in ACCESS_GROUP."""
@@ -112,16 +120,30 @@ class AccessGate:
         if known is not None and now - known.checked_at < self.window:
             self._strangers.move_to_end(chat_id)
             return False
-        if any(old in allowed for old in await storage.migrated_from(services.db, chat_id)):
-            self.allow_migrated(chat_id)
-            return True
+        pending = self._lookups.get(chat_id)
+        if pending is not None:  # the flood's other updates wait for the one lookup in flight
+            await pending.wait()
+            return chat_id in self._migrated
+        self._lookups[chat_id] = pending = asyncio.Event()
+        try:
+            if any(old in allowed for old in await storage.migrated_from(services.db, chat_id)):
+                self.allow_migrated(chat_id)
+                return True
+            self._remember_stranger(chat_id, now)
+            return False
+        finally:
+            del self._lookups[chat_id]
+            pending.set()
+
+    def _remember_stranger(self, chat_id: int, now: float) -> None:
+        known = self._strangers.get(chat_id)
         if known is None:
-            known = self._strangers[chat_id] = _Stranger(checked_at=now)
+            self._strangers[chat_id] = _Stranger(checked_at=now)
             while len(self._strangers) > self.max_strangers:
                 self._strangers.popitem(last=False)
-        known.checked_at = now
-        self._strangers.move_to_end(chat_id)
-        return False
+        else:
+            known.checked_at = now
+            self._strangers.move_to_end(chat_id)
 
     def allow_migrated(self, chat_id: int) -> None:
         """Let a supergroup in that an allowed group became (the mapping is already stored)."""
@@ -159,9 +181,11 @@ class AccessGate:
                 not_allowed_text(chat_id),
                 parse_mode=ParseMode.HTML,
                 message_thread_id=topic,
-                rate_limit_args=BACKGROUND,
+                rate_limit_args=DISPOSABLE,
             )
             self.stats.replies_sent += 1
+        except SendAbandoned:
+            self.stats.dropped += 1  # the bot is busy with its team: the stranger can wait
         except TelegramError as err:
             self.stats.failed += 1
             log.info(
