@@ -120,6 +120,9 @@ class AccessGate:
         if known is not None and now - known.checked_at < self.window:
             self._strangers.move_to_end(chat_id)
             return False
+        if chat_id > 0:  # a user's private chat: only groups are ever upgraded
+            self._remember_stranger(chat_id, now)
+            return False
         pending = self._lookups.get(chat_id)
         if pending is not None:  # the flood's other updates wait for the one lookup in flight
             await pending.wait()
