@@ -28,9 +28,10 @@ async def on_error(update: object, context: Context) -> None:
     err = context.error
     if isinstance(err, TelegramError) and context.bot_data.running:
         context.bot_data.services.metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
-    if isinstance(err, ChatMigrated) and isinstance(update, Update) and update.effective_chat:
+    migrated_chat = update.effective_chat if isinstance(update, Update) else None
+    if isinstance(err, ChatMigrated) and migrated_chat is not None and context.bot_data.running:
         # A reply to a group that has just become a supergroup: follow it, nothing is broken.
-        await record_migration(context, update.effective_chat.id, err.new_chat_id)
+        await record_migration(context, migrated_chat.id, err.new_chat_id)
         return
     transient = isinstance(err, NetworkError) and not isinstance(err, BadRequest)
     if transient or isinstance(err, RetryAfter):

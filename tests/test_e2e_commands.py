@@ -343,3 +343,13 @@ async def test_stranger_group_bare_unknown_command_is_ignored(rig: Rig) -> None:
 async def test_stranger_private_chat_gets_the_reply_for_any_command(rig: Rig) -> None:
     text = await rig.reply_text(STRANGER + 1, "/foo")
     assert "not allowed" in text
+
+
+@pytest.mark.parametrize("task_id", [-5, 0, 10**20])
+async def test_odd_ids_are_consistent_between_tasks_and_get(rig: Rig, task_id: int) -> None:
+    rig.sim.add_task(SimTask(task_id, "odd id", TaskStatus.PENDING, created="03.11.2026 10:00:00"))
+    listing = await rig.reply_text(ADMIN_CHAT, "/tasks")
+    answer = await rig.reply_text(ADMIN_CHAT, f"/get {task_id}")
+    assert "Something went wrong" not in listing + answer
+    # Whatever the policy for such ids, both commands follow the same one.
+    assert (f"#{task_id}" in listing) == ("not found" not in answer), (listing, answer)
