@@ -262,9 +262,12 @@ async def sync_subscriptions(db: aiosqlite.Connection, settings: Settings, now: 
 
     A chat removed from ALLOWED_CHAT_IDS must stop getting task data, alerts included.
     """
+    # A configured group that became a supergroup lives on under its new id (chat_migrations).
+    moved = await storage.migration_targets(db)
     for chat_id in settings.alert_chat_ids:
-        await storage.subscribe(db, chat_id, None, now)
+        await storage.subscribe(db, moved.get(chat_id, chat_id), None, now)
     permitted = set(settings.allowed_chat_ids) | set(settings.alert_chat_ids)
+    permitted |= {moved[c] for c in permitted if c in moved}
     for sub in await storage.list_subscriptions(db):
         if sub.chat_id not in permitted:
             await storage.remove_chat(

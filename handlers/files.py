@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import Update
 
@@ -18,13 +19,24 @@ log = logging.getLogger(__name__)
 
 USAGE = "Usage: /get <i>task id</i> (for example /get 1234) or /get <i>file or task name</i>"
 MAX_ARG = 256
+_TASK_ID = re.compile(r"#?(-?[0-9]{1,40})")
+
+
+def parse_task_id(text: str) -> int | None:
+    """The task id `text` spells (`1234`, `#1234`, `-5`), or None for anything else.
+
+    ASCII digits only: `str.isdigit()` also accepts "²", "①" or "₁₀₀₇", which `int()` refuses,
+    and other scripts' digits are more likely part of a name than an id.
+    """
+    match = _TASK_ID.fullmatch(text)
+    return int(match.group(1)) if match else None
 
 
 def find_task(tasks: list[Task], query: str) -> list[Task]:
     """Tasks matching an id, or else a file or task name (exact, then case-insensitive)."""
-    if query.lstrip("#").isdigit():
-        wanted = int(query.lstrip("#"))
-        return [t for t in tasks if t.id == wanted]
+    task_id = parse_task_id(query)
+    if task_id is not None:
+        return [t for t in tasks if t.id == task_id]
     exact = [t for t in tasks if query in (t.file, t.name)]
     if exact:
         return exact

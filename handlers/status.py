@@ -13,6 +13,7 @@ from bot.freshness import listing_line
 from bot.render import StatusInfo, status_text
 from bot.watcher import LAST_POLL_KEY
 from handlers.common import reply
+from handlers.membership import migrations_note
 
 
 async def status_command(update: Update, context: Context) -> None:
@@ -35,4 +36,5 @@ async def status_command(update: Update, context: Context) -> None:
         watching=services.watching,
     )
     # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
-    await reply(update, status_text(info) + "\n" + listing_line(services.smsc.listing(), now))
+    note = listing_line(services.smsc.listing(), now)
+    await reply(update, status_text(info) + await migrations_note(context) + "\n" + note)

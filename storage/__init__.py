@@ -4,6 +4,13 @@ Plain async functions over one `aiosqlite.Connection` (see `db` for why each tak
 connection's lock); times go in and come out as aware UTC datetimes supplied by the caller.
 """
 
+from .chat_migrations import (
+    ChatMigration,
+    list_chat_migrations,
+    migrated_from,
+    migration_targets,
+    record_chat_migration,
+)
 from .db import (
     Migration,
     StorageError,
@@ -36,6 +43,7 @@ from .state import StateEntry, get_state, get_state_entry, set_state
 from .subscriptions import (
     Subscription,
     count_subscriptions,
+    has_subscriptions,
     is_subscribed,
     list_subscriptions,
     migrate_chat,
@@ -61,6 +69,7 @@ __all__ = [
     "ALERT_KINDS",
     "AlertKind",
     "CachedFile",
+    "ChatMigration",
     "KnownTask",
     "Migration",
     "NewAlert",
@@ -85,7 +94,9 @@ __all__ = [
     "get_outcome",
     "get_state",
     "get_state_entry",
+    "has_subscriptions",
     "is_subscribed",
+    "list_chat_migrations",
     "list_subscriptions",
     "load_finished_ids",
     "load_known_statuses",
@@ -95,12 +106,15 @@ __all__ = [
     "mark_dropped",
     "mark_retry",
     "migrate_chat",
+    "migrated_from",
+    "migration_targets",
     "next_due_at",
     "open_database",
     "outbox_stats",
     "ping",
     "prune_delivered",
     "put_cached_file",
+    "record_chat_migration",
     "record_outcomes",
     "record_poll",
     "remove_chat",
