@@ -38,6 +38,7 @@ from bot.telegram_limits import TelegramRateLimiter
 from bot.updates import UpdateIntake
 from bot.watcher import Diff, Watcher
 from bot.web import WebhookRoute, WebServer, create_web_app
+from handlers.access import gate_of
 from storage.smsc_budget import SqliteBudgetStore
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class Runtime:
         metrics = Metrics()
         metrics.watch_smsc(smsc.stats)
         metrics.watch_updates(app.bot_data.updates.stats)
+        metrics.watch_refusals(gate_of(app).stats)
         smsc.add_listener(metrics)
         files = TaskFiles(smsc, db, settings.files_dir, self.clock)
         await files.clean_start()  # keeps only the CSVs that pending alerts still need

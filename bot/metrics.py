@@ -7,6 +7,7 @@ or task names.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -17,6 +18,7 @@ from bot.smsc.client import SmscStats
 
 if TYPE_CHECKING:
     from bot.updates import LoopStats
+    from handlers.access import RefusalStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 KNOWN_COMMANDS = frozenset({"start", "help", "tasks", "get", "subscribe", "unsubscribe", "status"})
@@ -70,6 +72,23 @@ class _DatabaseCollector(Collector):
             "Database writes that failed because the disk was full, read-only or broken",
             value=self._failures(),
         )
+
+
+class _RefusalCollector(Collector):
+    """Exports what the allowlist gate did with strangers' updates, at scrape time."""
+
+    def __init__(self, stats: RefusalStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "access_refusals",
+            "Updates from chats outside the allowlist, by what the gate did with them",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(asdict(self._stats).items()):
+            family.add_metric([outcome], count)
+        yield family
 
 
 class _UpdateStatsCollector(Collector):
@@ -161,6 +180,10 @@ class Metrics:
     def watch_updates(self, stats: LoopStats) -> None:
         """Export the update loop's counters (unparseable updates, getUpdates failures)."""
         self.registry.register(_UpdateStatsCollector(stats))
+
+    def watch_refusals(self, stats: RefusalStats) -> None:
+        """Export the allowlist gate's counters (refused, replied, suppressed, dropped)."""
+        self.registry.register(_RefusalCollector(stats))
 
     def on_request(self, kind: str, outcome: str, code: int | None, seconds: float) -> None:
         """SmscListener: count one upstream request."""

@@ -34,6 +34,7 @@ async def status_command(update: Update, context: Context) -> None:
         subscribers=await storage.count_subscriptions(services.db),
         queued_alerts=await storage.count_pending(services.db),
         watching=services.watching,
+        skipped_items=services.watcher.last_skipped,
     )
     # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
     note = listing_line(services.smsc.listing(), now)

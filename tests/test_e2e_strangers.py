@@ -69,6 +69,9 @@ async def test_one_refusal_per_stranger_chat_per_window(tmp_path: Path) -> None:
         await until(lambda: gate.stats.refused == 200 and gate.pending == 0, "the flood")
         assert len(rig.emu.calls_to("sendMessage", chat_id=STRANGER)) == 1
         assert gate.stats.suppressed == 199
+        metrics = rig.services.metrics.render().decode()
+        assert 'access_refusals_total{outcome="suppressed"} 199.0' in metrics
+        assert 'access_refusals_total{outcome="replies_sent"} 1.0' in metrics
         # After the window the stranger may be told once more (it may have been added since).
         rig.clock.advance(gate.window + 1)
         await rig.reply_text(STRANGER, "/tasks")
