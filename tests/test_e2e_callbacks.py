@@ -151,9 +151,25 @@ async def test_unexpected_edit_failure_is_logged_and_answered_once(
     assert any(r.levelname == "ERROR" for r in caplog.records)
 
 
-async def test_smsc_failure_is_one_alert_answer(rig: Rig) -> None:
+async def test_smsc_failure_with_a_list_is_one_answer_and_an_honest_page(rig: Rig) -> None:
     message_id, data = await first_page(rig)
     rig.clock.advance(61)  # past the list cache: the press asks SMSC again
+    rig.sim.inject(Fault("error", code=2), count=10)
+    edits = len(rig.emu.calls_to("editMessageText"))
+    query_id, _ = await press(rig, message_id, data)
+    calls = await rig.emu.wait_for("editMessageText", count=edits + 1)
+    page = str(calls[-1].response["result"]["text"])
+    assert "older than #31" in page  # the older page, from the list the bot has...
+    assert "List as of" in page  # ...saying how old it is
+    assert "SMSC rejected the login" in page  # and why it is not fresh
+    await rig.reply_text(ADMIN_CHAT, "/help")
+    assert len(answers_to(rig, query_id)) == 1
+
+
+async def test_smsc_failure_without_a_list_is_one_alert_answer(rig: Rig) -> None:
+    message_id, data = await first_page(rig)
+    await rig.restart()  # a new process: no list to fall back on
+    rig.clock.advance(61)
     rig.sim.inject(Fault("error", code=2), count=10)
     query_id, answer = await press(rig, message_id, data)
     assert answer.params.get("show_alert") is True

@@ -123,8 +123,7 @@ async def test_a_new_task_and_a_large_file_reach_smsc(
     [
         ("http_500", "HTTP 500", 61),
         ("wrong_credentials", "login", 601),
-        # SMSC's "too many requests": the client serves the list it has rather than fail.
-        ("error_9", f"#{PENDING}", 61),
+        ("error_9", "error 9", 61),
     ],
 )
 async def test_an_injected_fault_gets_an_honest_reply_and_clears(
@@ -136,16 +135,17 @@ async def test_an_injected_fault_gets_an_honest_reply_and_clears(
     assert (await get_json(http, f"{pg.url}/api/smsc"))["fault"]["kind"] == kind
     pg.clock.advance(61)  # type: ignore[attr-defined] - past the list cache
     reply = (await say(http, pg, ALICE, "/tasks")).result["text"]
-    assert words in reply
-    if kind != "error_9":
-        assert reply.startswith("⚠️")
-        assert f"#{PENDING}" not in reply
+    # The list the bot has, saying plainly how old it is and why it is not fresh (issue 8).
+    assert f"#{PENDING}" in reply
+    assert "⚠️ List as of" in reply
+    assert words in reply.rsplit("List as of", 1)[1]
 
     async with http.delete(f"{pg.url}/api/smsc/fault") as resp:
         assert resp.status == 200
     pg.clock.advance(recover)  # type: ignore[attr-defined] - the client's backoff
     reply = (await say(http, pg, ALICE, "/tasks")).result["text"]
     assert f"#{PENDING}" in reply
+    assert "List as of" not in reply  # fresh again
 
 
 async def test_the_hang_fault_holds_requests_until_cleared(
