@@ -159,8 +159,8 @@ def test_every_renderer_fits_and_parses_whatever_the_input(name: str) -> None:
 
 def test_public_renderers_are_all_covered() -> None:
     helpers = {
-        "esc", "neutralise", "shorten", "utf16_len", "visible_len", "fit", "format_when", "format_duration",
-        "format_size",
+        "esc", "neutralise", "shorten", "utf16_len", "visible_len", "fit", "format_when",
+        "format_duration", "format_size",
     }  # fmt: skip
     public = {
         name
