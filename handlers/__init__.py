@@ -9,6 +9,7 @@ from handlers.access import ACCESS_GROUP, access_handler
 from handlers.errors import on_error
 from handlers.files import get_command
 from handlers.help import help_command
+from handlers.language import language_command
 from handlers.metrics import METRICS_GROUP, metrics_handler
 from handlers.status import status_command
 from handlers.subscriptions import subscribe_command, unsubscribe_command
@@ -27,6 +28,7 @@ def register(app: App) -> None:
             CommandHandler("subscribe", subscribe_command),
             CommandHandler("unsubscribe", unsubscribe_command),
             CommandHandler("status", status_command),
+            CommandHandler("language", language_command),
             CallbackQueryHandler(tasks_page_callback, pattern=CALLBACK_PATTERN),
         ]
     )

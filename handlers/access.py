@@ -10,6 +10,7 @@ from telegram.ext import ApplicationHandlerStop, TypeHandler
 
 from bot.context import Context
 from bot.render import not_allowed_text
+from handlers.language import translator_for
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +29,12 @@ async def enforce_allowlist(update: object, context: Context) -> None:
     if chat.id in allowed:
         return
     log.info("refused update from a chat outside the allowlist", extra={"chat_id": chat.id})
-    text = not_allowed_text(chat.id)
+    t = await translator_for(update, context)
+    text = not_allowed_text(chat.id, t)
     if update.callback_query is not None:
         await update.callback_query.answer(
-            f"This chat ({chat.id}) is not allowed to use this bot.", show_alert=True
+            t.gettext("This chat ({id}) is not allowed to use this bot.").format(id=chat.id),
+            show_alert=True,
         )
     elif update.message is not None and _is_command_for_us(update, context.bot.username):
         await update.message.reply_text(text, parse_mode=ParseMode.HTML)

@@ -13,6 +13,7 @@ from bot.freshness import listing_line
 from bot.render import StatusInfo, status_text
 from bot.watcher import LAST_POLL_KEY
 from handlers.common import reply
+from handlers.language import chosen_language, translator_for
 
 
 async def status_command(update: Update, context: Context) -> None:
@@ -22,6 +23,10 @@ async def status_command(update: Update, context: Context) -> None:
     last_poll_raw = await storage.get_state(services.db, LAST_POLL_KEY)
     error = stats.last_error
     now = services.clock.now()
+    t = await translator_for(update, context)
+    language = t.language_name(t.language)
+    if await chosen_language(update, context) is None:
+        language = t.gettext("{language}, chosen automatically").format(language=language)
     info = StatusInfo(
         version=__version__,
         uptime=timedelta(seconds=services.clock.monotonic() - services.started_mono),
@@ -33,6 +38,7 @@ async def status_command(update: Update, context: Context) -> None:
         subscribers=await storage.count_subscriptions(services.db),
         queued_alerts=await storage.count_pending(services.db),
         watching=services.watching,
+        language=language,
     )
     # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
-    await reply(update, status_text(info) + "\n" + listing_line(services.smsc.listing(), now))
+    await reply(update, status_text(info, t) + "\n" + listing_line(services.smsc.listing(), now, t))

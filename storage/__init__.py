@@ -17,6 +17,7 @@ from .db import (
     transaction,
 )
 from .files import CachedFile, delete_cached_file, get_cached_file, put_cached_file
+from .languages import get_chat_language, get_chat_languages, set_chat_language
 from .outbox import (
     ALERT_KINDS,
     AlertKind,
@@ -81,6 +82,8 @@ __all__ = [
     "delete_cached_file",
     "due_deliveries",
     "get_cached_file",
+    "get_chat_language",
+    "get_chat_languages",
     "get_known_task",
     "get_outcome",
     "get_state",
@@ -104,6 +107,7 @@ __all__ = [
     "record_outcomes",
     "record_poll",
     "remove_chat",
+    "set_chat_language",
     "set_state",
     "subscribe",
     "transaction",
