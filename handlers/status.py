@@ -9,6 +9,7 @@ from telegram import Update
 import storage
 from bot import __version__
 from bot.context import Context
+from bot.error_words import translate_error
 from bot.freshness import listing_line
 from bot.render import StatusInfo, status_text
 from bot.watcher import LAST_POLL_KEY
@@ -32,7 +33,7 @@ async def status_command(update: Update, context: Context) -> None:
         uptime=timedelta(seconds=services.clock.monotonic() - services.started_mono),
         now=now,
         last_success=stats.last_success_at,
-        last_error=str(error) if error is not None else None,
+        last_error=translate_error(str(error), t) if error is not None else None,
         last_error_at=stats.last_error_at,
         last_poll=datetime.fromisoformat(last_poll_raw) if last_poll_raw else None,
         subscribers=await storage.count_subscriptions(services.db),
