@@ -511,6 +511,7 @@ class TelegramEmulator:
         user_id: int | None = None,
         username: str | None = "alice",
         check_button: bool = False,
+        language_code: str | None = "en",
     ) -> JSONDict:
         """A user pressing an inline button with callback `data` on a message in the chat.
 
@@ -539,7 +540,7 @@ class TelegramEmulator:
         self._callback_queries[query_id] = False
         query: JSONDict = {
             "id": query_id,
-            "from": _user(user_id, username),
+            "from": _user(user_id, username, language_code),
             "message": shown,
             "chat_instance": str(abs(hash((self.bot_id, chat_id))) % 10**18),
             "data": data,
