@@ -225,3 +225,16 @@ async def test_chat_language_is_stored_and_forgotten(tmp_path: Path) -> None:
         assert await storage.get_chat_language(conn, 5) is None
     finally:
         await storage.close_database(conn)
+
+
+def test_the_russian_readme_mirrors_the_english_one() -> None:
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    russian = (ROOT / "README.ru.md").read_text(encoding="utf-8")
+    assert "(README.ru.md)" in english
+    assert "(README.md)" in russian
+    # The same sections, tables and settings: a section added to one shows up missing here.
+    assert english.count("\n## ") == russian.count("\n## ")
+    assert english.count("\n| ") == russian.count("\n| ")
+    assert re.findall(
+        r"`([A-Z][A-Z_]{3,})`", english.split("## Configuration")[1].split("##")[0]
+    ) == (re.findall(r"`([A-Z][A-Z_]{3,})`", russian.split("## Настройка")[1].split("##")[0]))
