@@ -6,7 +6,9 @@ command built (`make catalogs-compile`), as the running bot loads them.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -238,3 +240,33 @@ def test_the_russian_readme_mirrors_the_english_one() -> None:
     assert re.findall(
         r"`([A-Z][A-Z_]{3,})`", english.split("## Configuration")[1].split("##")[0]
     ) == (re.findall(r"`([A-Z][A-Z_]{3,})`", russian.split("## Настройка")[1].split("##")[0]))
+
+
+def test_the_bot_refuses_to_start_without_its_compiled_catalogs(tmp_path: Path) -> None:
+    # A checkout where the install step did not run: no .mo files next to the .po files.
+    code = tmp_path / "code"
+    for package in ("bot", "handlers", "storage"):
+        shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("*.mo"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SMSC_"))},
+        "PYTHONPATH": str(code),
+        "TELEGRAM_BOT_TOKEN": "123456:AAAA-secret-token",
+        "SMSC_LOGIN": "x",
+        "SMSC_PASSWORD": "y",
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",  # never reached
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "message catalog is missing" in lines[0]
+    assert "make catalogs-compile" in lines[0]
