@@ -215,3 +215,30 @@ async def test_language_refuses_bad_words_with_its_usage(rig: Rig, args: str) ->
     text = await rig.reply_text(ADMIN_CHAT, f"/language {args}", **RU)
     assert "Использование: /language ru или /language en" in text
     assert await storage.get_chat_language(rig.services.db, ADMIN_CHAT) is None
+
+
+async def test_smsc_problem_and_recovery_alerts_in_each_chats_language(rig: Rig) -> None:
+    await storage.set_chat_language(rig.services.db, TEAM_GROUP, "ru", rig.clock.now())
+    await storage.subscribe(rig.services.db, ADMIN_CHAT, None, rig.clock.now())
+    await storage.subscribe(rig.services.db, TEAM_GROUP, None, rig.clock.now())
+    await rig.poll()
+    rig.sim.inject(Fault("error", code=2), count=1000)
+    for _ in range(2):
+        rig.clock.advance(700)  # past the client's 10-minute pause after a rejected login
+        await rig.poll()
+    await rig.deliver()
+    rig.sim.clear_faults()
+    rig.clock.advance(700)
+    await rig.poll()
+    await rig.deliver()
+    texts: dict[int, list[str]] = {}
+    for call in rig.emu.calls_to("sendMessage"):
+        if call.status == 200:
+            texts.setdefault(call.chat_id, []).append(call.response["result"]["text"])
+    problem, recovered = texts[TEAM_GROUP]
+    assert problem.startswith("⚠️ Проблема с SMSC: SMSC отклонил логин или пароль")
+    assert "Оповещения приостановлены" in problem
+    assert recovered.startswith("✅ SMSC снова отвечает (проблема была такая: SMSC отклонил")
+    english_problem, english_recovered = texts[ADMIN_CHAT]
+    assert english_problem.startswith("⚠️ SMSC problem: SMSC rejected the login or password")
+    assert english_recovered.startswith("✅ SMSC answers again")
