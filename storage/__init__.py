@@ -17,7 +17,7 @@ from .db import (
     transaction,
 )
 from .files import CachedFile, delete_cached_file, get_cached_file, put_cached_file
-from .languages import get_chat_language, get_chat_languages, set_chat_language
+from .languages import get_chat_language, set_chat_language
 from .outbox import (
     ALERT_KINDS,
     AlertKind,
@@ -83,7 +83,6 @@ __all__ = [
     "due_deliveries",
     "get_cached_file",
     "get_chat_language",
-    "get_chat_languages",
     "get_known_task",
     "get_outcome",
     "get_state",

@@ -19,22 +19,6 @@ async def get_chat_language(conn: aiosqlite.Connection, chat_id: int) -> str | N
     return None if row is None else str(row[0])
 
 
-async def get_chat_languages(conn: aiosqlite.Connection, chat_ids: list[int]) -> dict[int, str]:
-    """The chosen language of each of `chat_ids` that chose one."""
-    if not chat_ids:
-        return {}
-    marks = ", ".join("?" for _ in chat_ids)
-    async with (
-        locked(conn),
-        conn.execute(
-            f"SELECT chat_id, language FROM chat_languages WHERE chat_id IN ({marks})",  # noqa: S608 - only placeholders are interpolated
-            tuple(chat_ids),
-        ) as cur,
-    ):
-        rows = await cur.fetchall()
-    return {int(row[0]): str(row[1]) for row in rows}
-
-
 async def set_chat_language(
     conn: aiosqlite.Connection, chat_id: int, language: str | None, now: datetime
 ) -> None:

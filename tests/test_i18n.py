@@ -221,8 +221,7 @@ async def test_chat_language_is_stored_and_forgotten(tmp_path: Path) -> None:
         await storage.set_chat_language(conn, -7, "en", T0)
         await storage.set_chat_language(conn, 5, "en", T0)  # a second choice replaces the first
         assert await storage.get_chat_language(conn, 5) == "en"
-        assert await storage.get_chat_languages(conn, [5, -7, 9]) == {5: "en", -7: "en"}
-        assert await storage.get_chat_languages(conn, []) == {}
+        assert await storage.get_chat_language(conn, -7) == "en"
         await storage.set_chat_language(conn, 5, None, T0)
         assert await storage.get_chat_language(conn, 5) is None
     finally:
