@@ -28,10 +28,11 @@ from bot.clock import Clock, SystemClock
 from bot.context import App, BotData, Context, Services
 from bot.delivery import Deliverer
 from bot.documents import TaskFiles
+from bot.i18n import Translator, check_catalogs, translator
 from bot.lifecycle import Lifecycle, StopTimes, TrackedUpdateProcessor
 from bot.metrics import Metrics
 from bot.periodic import Periodic
-from bot.render import COMMANDS
+from bot.render import commands
 from bot.settings import Settings
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
@@ -86,6 +87,7 @@ class Runtime:
 
     async def start(self, app: App) -> None:
         """Open the database and HTTP session, wire the services, start the background work."""
+        check_catalogs()  # before anything is said: a missing catalog is an install error
         if self._stack is not None:
             return
         async with contextlib.AsyncExitStack() as stack:
@@ -137,7 +139,9 @@ class Runtime:
         smsc.add_listener(metrics)
         files = TaskFiles(smsc, db, settings.files_dir, self.clock)
         await files.clean_start()  # keeps only the CSVs that pending alerts still need
-        deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
+        deliverer = Deliverer(
+            app.bot, db, files, self.clock, metrics=metrics, language=settings.bot_language
+        )
         watcher = Watcher(
             smsc,
             db,
@@ -177,9 +181,10 @@ class Runtime:
             await server.stop()
 
     async def _register_commands(self, app: App) -> None:
-        commands = [BotCommand(name, description) for name, description in COMMANDS]
         try:
-            await app.bot.set_my_commands(commands)
+            # One table, two menus: English for everyone, Russian for Russian-speaking users.
+            await app.bot.set_my_commands(_menu(translator("en")))
+            await app.bot.set_my_commands(_menu(translator("ru")), language_code="ru")
         except TelegramError as err:  # the menu is a convenience; the bot works without it
             log.warning("could not register the command menu: %s", err)
 
@@ -357,3 +362,8 @@ async def stop_application(app: App) -> None:
         finally:
             await app.shutdown()
             runtime.lifecycle.stopped()
+
+
+def _menu(t: Translator) -> list[BotCommand]:
+    """The command menu in `t`'s language."""
+    return [BotCommand(name, description) for name, description in commands(t)]

@@ -10,6 +10,7 @@ from handlers.callbacks import stale_button
 from handlers.errors import on_error
 from handlers.files import get_command
 from handlers.help import help_command
+from handlers.language import language_command
 from handlers.membership import MEMBERSHIP_GROUP, membership_handlers
 from handlers.metrics import METRICS_GROUP, metrics_handler
 from handlers.status import status_command
@@ -30,6 +31,7 @@ def register(app: App) -> None:
             CommandHandler("subscribe", subscribe_command),
             CommandHandler("unsubscribe", unsubscribe_command),
             CommandHandler("status", status_command),
+            CommandHandler("language", language_command),
             CallbackQueryHandler(tasks_page_callback, pattern=CALLBACK_PATTERN),
             # Last: every other button still gets its one answer ("no longer valid").
             CallbackQueryHandler(stale_button),

@@ -29,8 +29,10 @@ from telegram.ext import Application, ApplicationHandlerStop, ExtBot, TypeHandle
 
 import storage
 from bot.context import Context, Services
+from bot.i18n import Translator, translator
 from bot.render import COMMANDS, not_allowed_text
 from bot.telegram_limits import DISPOSABLE, SendAbandoned, SendOptions
+from handlers.language import default_language
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +99,20 @@ class AccessGate:
         if await self.is_allowed(services, chat.id):
             return
         self.stats.refused += 1
+        t = translator(default_language(update, context))
         if update.callback_query is not None:
             # Unpaced and cheap, and an unanswered button spins: every query gets its answer.
             try:
                 await update.callback_query.answer(
-                    f"This chat ({chat.id}) is not allowed to use this bot.", show_alert=True
+                    t.gettext("This chat ({id}) is not allowed to use this bot.").format(
+                        id=chat.id
+                    ),
+                    show_alert=True,
                 )
             except TelegramError as err:
                 log.info("could not answer a stranger's button: %s", err)
         elif update.message is not None and is_command_for_us(update.message, context.bot.username):
-            self._refuse(context, update.message, services.clock.monotonic())
+            self._refuse(context, update.message, services.clock.monotonic(), t)
         # Other messages (group chatter the bot can see) are ignored silently.
         raise ApplicationHandlerStop
 
@@ -153,7 +159,7 @@ class AccessGate:
         self._migrated.add(chat_id)
         self._strangers.pop(chat_id, None)
 
-    def _refuse(self, context: Context, message: Message, now: float) -> None:
+    def _refuse(self, context: Context, message: Message, now: float, t: Translator) -> None:
         chat_id = message.chat_id
         stranger = self._strangers.get(chat_id)
         if stranger is None:  # forgotten by the LRU meanwhile: remember it again
@@ -172,16 +178,16 @@ class AccessGate:
         )
         topic = message.message_thread_id if message.is_topic_message else None
         context.application.create_task(
-            self._send_refusal(context.bot, chat_id, topic), name="refusal"
+            self._send_refusal(context.bot, chat_id, topic, t), name="refusal"
         )
 
     async def _send_refusal(
-        self, bot: ExtBot[SendOptions], chat_id: int, topic: int | None
+        self, bot: ExtBot[SendOptions], chat_id: int, topic: int | None, t: Translator
     ) -> None:
         try:
             await bot.send_message(
                 chat_id,
-                not_allowed_text(chat_id),
+                not_allowed_text(chat_id, t),
                 parse_mode=ParseMode.HTML,
                 message_thread_id=topic,
                 rate_limit_args=DISPOSABLE,

@@ -16,12 +16,14 @@ from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
 
 from bot.context import Context
+from bot.i18n import N_, SOURCE, Translator
 from bot.render import neutralise
+from handlers.language import translator_for
 
 log = logging.getLogger(__name__)
 
-STALE = "This button is no longer valid."
-FAILED = "Something went wrong on our side. It has been logged; please try again in a moment."
+STALE = N_("This button is no longer valid.")
+FAILED = N_("Something went wrong on our side. It has been logged; please try again in a moment.")
 ANSWER_LIMIT = 200  # characters Telegram shows in a callback answer
 
 
@@ -31,6 +33,7 @@ class OneAnswer:
     def __init__(self, query: CallbackQuery) -> None:
         self.query = query
         self.answered = False
+        self.t: Translator = SOURCE  # the chat's language, once the handler knows it
 
     async def __call__(self, text: str | None = None, *, show_alert: bool = False) -> None:
         """Answer the query, unless it has been answered already."""
@@ -49,7 +52,7 @@ async def answering(query: CallbackQuery) -> AsyncIterator[OneAnswer]:
         yield answer
     except Exception:
         if not answer.answered:
-            await _answer_quietly(answer, FAILED, show_alert=True)
+            await _answer_quietly(answer, answer.t.gettext(FAILED), show_alert=True)
         raise
     if not answer.answered:
         await _answer_quietly(answer, None)
@@ -68,4 +71,5 @@ async def stale_button(update: Update, context: Context) -> None:
     if query is None:
         return
     async with answering(query) as answer:
-        await answer(STALE)
+        answer.t = await translator_for(update, context)
+        await answer(answer.t.gettext(STALE))

@@ -15,12 +15,14 @@ from telegram.error import (
 )
 
 from bot.context import Context
+from bot.i18n import N_, SOURCE, Translator
 from bot.metrics import telegram_error_kind
+from handlers.language import translator_for
 from handlers.membership import record_migration
 
 log = logging.getLogger(__name__)
 
-SORRY = "Something went wrong on our side. It has been logged; please try again in a moment."
+SORRY = N_("Something went wrong on our side. It has been logged; please try again in a moment.")
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -50,6 +52,16 @@ async def on_error(update: object, context: Context) -> None:
         return  # its handler has answered it (handlers.callbacks); a second answer fails
     try:
         if update.effective_message is not None:
-            await update.effective_message.reply_text(SORRY, do_quote=False)
+            sorry = (await _translator(update, context)).gettext(SORRY)
+            await update.effective_message.reply_text(sorry, do_quote=False)
     except Exception:
         log.warning("could not tell the user about the error", exc_info=True)
+
+
+async def _translator(update: Update, context: Context) -> Translator:
+    """The chat's language, or English when even that cannot be read (the error may be the DB)."""
+    try:
+        return await translator_for(update, context)
+    except Exception:
+        log.warning("could not read the chat's language for the error reply", exc_info=True)
+        return SOURCE

@@ -24,6 +24,7 @@ from .db import (
     transaction,
 )
 from .files import CachedFile, delete_cached_file, get_cached_file, put_cached_file
+from .languages import get_chat_language, set_chat_language
 from .outbox import (
     ALERT_KINDS,
     AlertKind,
@@ -90,6 +91,7 @@ __all__ = [
     "delete_cached_file",
     "due_deliveries",
     "get_cached_file",
+    "get_chat_language",
     "get_known_task",
     "get_outcome",
     "get_state",
@@ -118,6 +120,7 @@ __all__ = [
     "record_outcomes",
     "record_poll",
     "remove_chat",
+    "set_chat_language",
     "set_state",
     "subscribe",
     "transaction",

@@ -317,3 +317,25 @@ async def test_pressing_needs_a_real_button(pg: Playground, http: aiohttp.Client
         async with http.post(url, json=body) as resp:
             assert resp.status == status
             assert words in (await resp.json())["error"]
+
+
+async def test_the_language_switch_makes_the_bot_answer_in_russian(
+    pg: Playground, http: aiohttp.ClientSession
+) -> None:
+    russian = await say(http, pg, ALICE, "/tasks", language_code="ru")
+    assert russian.result["text"].startswith("Отложенные задачи")
+    button = russian.result["reply_markup"]["inline_keyboard"][0][0]
+    assert button["text"] == "Старше ▶"
+    english = await say(http, pg, ALICE, "/tasks", language_code="en")
+    assert english.result["text"].startswith("Deferred tasks")
+    assert "Deferred tasks" in (await say(http, pg, ALICE, "/tasks")).result["text"]
+
+
+@pytest.mark.parametrize("bad", ["", "russian!", 7, None, "x" * 40])
+async def test_a_bad_language_code_is_refused(
+    pg: Playground, http: aiohttp.ClientSession, bad: object
+) -> None:
+    url = f"{pg.url}/api/chats/{ALICE}/messages"
+    async with http.post(url, json={"text": "/help", "language_code": bad}) as resp:
+        assert resp.status == 400
+        assert "language_code" in (await resp.json())["error"]

@@ -504,8 +504,12 @@ class TelegramEmulator:
         message_thread_id: int | None = None,
         username: str | None = "alice",
         title: str | None = None,
+        language_code: str | None = "en",
     ) -> JSONDict:
-        """A user's text message, delivered as an Update (bot_command entities added)."""
+        """A user's text message, delivered as an Update (bot_command entities added).
+
+        `language_code` is the sender's Telegram app language (None: the field is absent).
+        """
         if user_id is None:
             user_id = chat_id if chat_type == "private" else DEFAULT_USER_ID
         self.add_chat(
@@ -518,7 +522,7 @@ class TelegramEmulator:
         chat = self._chats[chat_id]
         message: JSONDict = {
             "message_id": chat.take_message_id(),
-            "from": _user(user_id, username),
+            "from": _user(user_id, username, language_code),
             "chat": chat.as_dict(),
             "date": self._now(),
             "text": text,
@@ -541,6 +545,7 @@ class TelegramEmulator:
         user_id: int | None = None,
         username: str | None = "alice",
         check_button: bool = False,
+        language_code: str | None = "en",
     ) -> JSONDict:
         """A user pressing an inline button with callback `data` on a message in the chat.
 
@@ -569,7 +574,7 @@ class TelegramEmulator:
         self._callback_queries[query_id] = False
         query: JSONDict = {
             "id": query_id,
-            "from": _user(user_id, username),
+            "from": _user(user_id, username, language_code),
             "message": shown,
             "chat_instance": str(abs(hash((self.bot_id, chat_id))) % 10**18),
             "data": data,
@@ -1438,13 +1443,14 @@ def _default_chat_type(chat_id: int) -> str:
     return "supergroup" if chat_id < -1_000_000_000_000 else "group"
 
 
-def _user(user_id: int, username: str | None) -> JSONDict:
+def _user(user_id: int, username: str | None, language_code: str | None = "en") -> JSONDict:
     user: JSONDict = {
         "id": user_id,
         "is_bot": False,
         "first_name": (username or f"user{user_id}").capitalize(),
-        "language_code": "en",
     }
+    if language_code is not None:
+        user["language_code"] = language_code
     if username:
         user["username"] = username
     return user
