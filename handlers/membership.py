@@ -19,7 +19,7 @@ from telegram.ext import (
 
 import storage
 from bot.context import Context
-from bot.smsc.models import SMSC_TZ
+from bot.i18n import Translator
 from handlers.access import gate_of
 
 log = logging.getLogger(__name__)
@@ -120,19 +120,20 @@ async def record_migration(context: Context, old_chat_id: int, new_chat_id: int)
         )
 
 
-async def migrations_note(context: Context) -> str:
+async def migrations_note(context: Context, t: Translator) -> str:
     """Lines for /status listing upgraded groups (empty when there are none)."""
     migrations = await storage.list_chat_migrations(context.bot_data.services.db)
     if not migrations:
         return ""
-    lines = ["Upgraded groups (access and alerts follow):"]
+    lines = [t.gettext("Upgraded groups (access and alerts follow):")]
     lines += [
         f"  <code>{m.old_chat_id}</code> → <code>{m.new_chat_id}</code>"
-        f" ({m.migrated_at.astimezone(SMSC_TZ):%d.%m.%Y %H:%M} MSK)"
+        f" ({t.format_when(m.migrated_at)})"
         for m in migrations[:MAX_SHOWN]
     ]
-    if len(migrations) > MAX_SHOWN:
-        lines.append(f"  and {len(migrations) - MAX_SHOWN} more")
+    more = len(migrations) - MAX_SHOWN
+    if more > 0:
+        lines.append("  " + t.ngettext("and {n} more", "and {n} more", more).format(n=more))
     return "\n" + "\n".join(lines)
 
 

@@ -45,4 +45,4 @@ async def status_command(update: Update, context: Context) -> None:
     )
     # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
     note = listing_line(services.smsc.listing(), now, t)
-    await reply(update, status_text(info, t) + await migrations_note(context) + "\n" + note)
+    await reply(update, status_text(info, t) + await migrations_note(context, t) + "\n" + note)
