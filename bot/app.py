@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
-import aiosqlite
 from telegram import BotCommand
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ContextTypes, JobQueue
@@ -235,8 +234,8 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[aiosqlite.Connection]:
-    db = await storage.open_database(settings.database_path)
+async def _database(settings: Settings) -> AsyncIterator[storage.Connection]:
+    db = await storage.open_url(settings.database_url)  # SQLite or PostgreSQL
     try:
         yield db
     finally:
@@ -255,7 +254,7 @@ async def _prune(services: Services) -> None:
     log.info("pruned %d old outbox rows", removed, extra={"event": "outbox_pruned"})
 
 
-async def sync_subscriptions(db: aiosqlite.Connection, settings: Settings, now: datetime) -> None:
+async def sync_subscriptions(db: storage.Connection, settings: Settings, now: datetime) -> None:
     """Subscribe ALERT_CHAT_IDS; drop subscriptions of chats no longer allowed.
 
     A chat removed from ALLOWED_CHAT_IDS must stop getting task data, alerts included.

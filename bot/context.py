@@ -16,8 +16,8 @@ from bot.telegram_limits import SendOptions
 
 if TYPE_CHECKING:
     import aiohttp
-    import aiosqlite
 
+    import storage
     from bot.app import Runtime
     from bot.clock import Clock
     from bot.delivery import Deliverer
@@ -37,7 +37,7 @@ class Services:
     clock: Clock
     http: aiohttp.ClientSession
     smsc: SmscClient
-    db: aiosqlite.Connection
+    db: storage.Connection
     files: TaskFiles
     watcher: Watcher
     deliverer: Deliverer

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
-import aiosqlite
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot
@@ -93,7 +92,7 @@ class Deliverer:
     def __init__(
         self,
         bot: ExtBot[SendOptions],
-        db: aiosqlite.Connection,
+        db: storage.Connection,
         files: TaskFiles,
         clock: Clock,
         *,

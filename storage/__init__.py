@@ -5,6 +5,7 @@ connection's lock); times go in and come out as aware UTC datetimes supplied by 
 """
 
 from .db import (
+    Connection,
     Migration,
     StorageError,
     apply_migrations,
@@ -13,6 +14,8 @@ from .db import (
     load_migrations,
     locked,
     open_database,
+    open_postgres,
+    open_url,
     ping,
     transaction,
 )
@@ -61,6 +64,7 @@ __all__ = [
     "ALERT_KINDS",
     "AlertKind",
     "CachedFile",
+    "Connection",
     "KnownTask",
     "Migration",
     "NewAlert",
@@ -97,6 +101,8 @@ __all__ = [
     "migrate_chat",
     "next_due_at",
     "open_database",
+    "open_postgres",
+    "open_url",
     "outbox_stats",
     "ping",
     "prune_delivered",

@@ -89,6 +89,20 @@ class FileInstanceLock:
         self.release()
 
 
-def instance_lock(database: Path) -> InstanceLock:
-    """The lock that keeps a second process off `database`."""
+class SharedDatabase:
+    """PostgreSQL: any number of processes share the database; they elect a leader instead."""
+
+    def acquire(self) -> None:
+        """Nothing to take: see `storage.election`."""
+
+    def release(self) -> None:
+        """Nothing to give up."""
+
+
+def instance_lock(database: Path | str) -> InstanceLock:
+    """The lock that keeps a second process off `database` (a path or a DATABASE_URL)."""
+    if isinstance(database, str):
+        if database.startswith(("postgresql://", "postgres://")):
+            return SharedDatabase()
+        database = Path(database.removeprefix("sqlite:///"))
     return FileInstanceLock(database)
