@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.delivery import Deliverer
     from bot.documents import TaskFiles
+    from bot.leadership import Leadership
     from bot.metrics import Metrics
     from bot.settings import Settings
     from bot.smsc.client import SmscClient
@@ -45,6 +46,7 @@ class Services:
     started_at: datetime
     started_mono: float
     watching: bool = False  # the poll loop runs
+    leadership: Leadership | None = None  # PostgreSQL replicas: who runs the watcher
     web: WebServer | None = None  # health, metrics and webhook server
 
 

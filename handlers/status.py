@@ -10,7 +10,8 @@ import storage
 from bot import __version__
 from bot.context import Context
 from bot.freshness import listing_line
-from bot.render import StatusInfo, status_text
+from bot.leadership import leader_line
+from bot.render import StatusInfo, esc, status_text
 from bot.watcher import LAST_POLL_KEY
 from handlers.common import reply
 
@@ -35,4 +36,8 @@ async def status_command(update: Update, context: Context) -> None:
         watching=services.watching,
     )
     # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
-    await reply(update, status_text(info) + "\n" + listing_line(services.smsc.listing(), now))
+    text = status_text(info) + "\n" + listing_line(services.smsc.listing(), now)
+    if services.leadership is not None:  # PostgreSQL replicas: who runs the watcher
+        leadership = services.leadership
+        text += "\n" + esc(leader_line(await leadership.leader(), leadership.replica, now))
+    await reply(update, text)

@@ -52,6 +52,9 @@ class StorageError(Exception):
     """A database the code cannot or must not work with (too new, broken migrations, ...)."""
 
 
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (StorageError, *DB_ERRORS)
+
+
 # --- time encoding ------------------------------------------------------------------------------
 
 
