@@ -1,0 +1,110 @@
+"""Several real `python -m bot` replicas on one PostgreSQL database (the HA test and benchmark)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+import storage
+from storage.election import LeaderInfo, current_leader
+from tests.pg_support import PgServer
+from tests.rig import bot_env, free_port
+
+
+@contextlib.asynccontextmanager
+async def ha_database(server: PgServer) -> AsyncIterator[str]:
+    """A database of its own (the leader lock is per database), dropped afterwards."""
+    name = f"ha_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server.url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    url = server.url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        admin = await asyncpg.connect(server.url)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+def replica_env(
+    url: str, emu_url: str, sim_url: str, replica: str, chats: list[int], **extra: str
+) -> dict[str, str]:
+    """One replica's environment: short election retries so a failover takes a second or two."""
+    env = bot_env(emu_url, sim_url, Path("unused"), **extra)
+    env.update(
+        DATABASE_URL=url,
+        REPLICA_ID=replica,
+        LEADER_RETRY=extra.get("LEADER_RETRY", "0.5"),
+        ALLOWED_CHAT_IDS=",".join(map(str, chats)),
+        PORT=str(free_port()),
+        POLL_INTERVAL="20",
+    )
+    return env
+
+
+async def seed_subscribers(url: str, chats: list[int], *, in_progress: list[int]) -> None:
+    """Subscribe the chats and record a baseline where the given tasks are still running."""
+    now = datetime.now(UTC)
+    conn = await storage.open_url(url)
+    try:
+        for chat in chats:
+            await storage.subscribe(conn, chat, None, now)
+        tasks = [storage.TaskSnapshot(t, 1, f"Task {t}") for t in in_progress]
+        await storage.record_poll(conn, tasks=tasks, alerts=[], now=now)
+    finally:
+        await storage.close_database(conn)
+
+
+async def delivered(conn: storage.Connection) -> int:
+    """Deliveries marked delivered."""
+    rows = await conn.execute_fetchall("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'")
+    return int(rows[0][0])
+
+
+async def leader(conn: storage.Connection) -> LeaderInfo | None:
+    """The replica holding the lock now."""
+    return await current_leader(conn)
+
+
+async def wait_for(predicate: object, *, within: float, every: float = 0.05) -> float:
+    """Await `predicate()` (an async callable) until true; return the seconds it took."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        if await predicate():  # type: ignore[operator]
+            return loop.time() - start
+        if loop.time() - start > within:
+            raise AssertionError(f"condition not reached within {within} s")
+        await asyncio.sleep(every)
+
+
+async def replica_get(port: int, path: str) -> tuple[int, str] | None:
+    """GET one of the replica's HTTP endpoints: (status, body); None while it does not listen."""
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                f"http://127.0.0.1:{port}{path}", timeout=aiohttp.ClientTimeout(total=5)
+            ) as response,
+        ):
+            return response.status, await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+async def replica_health(port: int) -> int | None:
+    """/healthz status of the replica on `port` (None while it does not listen yet)."""
+    got = await replica_get(port, "/healthz")
+    return None if got is None else got[0]
