@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ import asyncpg
 import storage
 from storage.election import LeaderInfo, current_leader
 from tests.pg_support import PgServer
-from tests.rig import bot_env, free_port
+from tests.rig import bot_env, bot_process, free_port
 
 
 @contextlib.asynccontextmanager
@@ -108,3 +109,57 @@ async def replica_health(port: int) -> int | None:
     """/healthz status of the replica on `port` (None while it does not listen yet)."""
     got = await replica_get(port, "/healthz")
     return None if got is None else got[0]
+
+
+class Replicas:
+    """Bot processes on one database, each in its own folder (its own node), by replica id."""
+
+    def __init__(
+        self,
+        stack: contextlib.AsyncExitStack,
+        url: str,
+        *,
+        emu_url: str,
+        sim_url: str,
+        chats: list[int],
+        root: Path,
+        **extra: str,
+    ) -> None:
+        self._stack = stack
+        self._env = (url, emu_url, sim_url)
+        self._chats = chats
+        self._root = root
+        self._extra = extra
+        self.running: dict[str, asyncio.subprocess.Process] = {}
+        self.ports: dict[str, int] = {}
+
+    async def start(self, replica: str) -> None:
+        """Start one more replica."""
+        folder = self._root / replica
+        folder.mkdir(exist_ok=True)
+        url, emu_url, sim_url = self._env
+        env = replica_env(url, emu_url, sim_url, replica, self._chats, **self._extra)
+        self.running[replica] = await self._stack.enter_async_context(
+            bot_process(env, folder, capture_stderr=False)
+        )
+        self.ports[replica] = int(env["PORT"])
+
+    async def healthy(self, replica: str) -> None:
+        """Wait until the replica's /healthz answers 200."""
+
+        async def answers() -> bool:
+            return await replica_health(self.ports[replica]) == 200
+
+        await wait_for(answers, within=30, every=0.1)
+
+    async def kill(self, replica: str) -> int:
+        """kill -9 the replica; return its exit status."""
+        proc = self.running.pop(replica)
+        proc.send_signal(signal.SIGKILL)
+        return await proc.wait()
+
+    async def stop(self, replica: str) -> int:
+        """SIGTERM the replica; return its exit status (within 15 s)."""
+        proc = self.running.pop(replica)
+        proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(proc.wait(), 15)

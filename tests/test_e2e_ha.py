@@ -7,7 +7,6 @@ set, and restarting the replicas one by one loses nothing.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import signal
 from datetime import UTC, datetime
@@ -18,23 +17,114 @@ from bot.clock import SystemClock
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask, SimulatorState, create_app
 from tests.ha_support import (
+    Replicas,
     delivered,
     ha_database,
     leader,
-    replica_env,
     replica_get,
-    replica_health,
     seed_subscribers,
     wait_for,
 )
 from tests.pg_support import PgServer
-from tests.rig import LOGIN, PASSWORD, TOKEN, bot_process, serve
+from tests.rig import LOGIN, PASSWORD, TOKEN, serve
 from tests.smsc_support import identical_bursts
 from tests.tg_emulator import TelegramEmulator
 
 CHATS = [8000 + n for n in range(100)]
 TASK = 501  # completes: the watcher's alert with the CSV (sendDocument)
 LATER = 502  # fails later, during the rolling restart (sendMessage)
+
+
+def _failed_alert(task_id: int) -> storage.NewAlert:
+    task = {
+        "id": task_id,
+        "name": "rolled",
+        "status": 4,
+        "created_raw": "",
+        "time_raw": "",
+        "created": None,
+        "time": None,
+        "file": "",
+    }
+    return storage.NewAlert(
+        kind="failed",
+        task_id=task_id,
+        payload={"task": task, "detected_at": datetime.now(UTC).isoformat()},
+    )
+
+
+async def _check_endpoints(replicas: Replicas, lead: str) -> None:
+    """Each replica says what it is: the leader in /metrics, a standby in /readyz."""
+    standby = next(r for r in replicas.running if r != lead)
+    await replicas.healthy(standby)
+    ready = await replica_get(replicas.ports[standby], "/readyz")
+    assert ready is not None
+    assert ready[0] == 200
+    assert ready[1].startswith(f"standby: ready to serve commands ({standby})")
+    metrics = await replica_get(replicas.ports[lead], "/metrics")
+    assert metrics is not None
+    assert f'bot_leader{{replica="{lead}"}} 1.0' in metrics[1]
+    metrics = await replica_get(replicas.ports[standby], "/metrics")
+    assert metrics is not None
+    assert f'bot_leader{{replica="{standby}"}} 0.0' in metrics[1]
+
+
+async def _kill_the_leader_mid_fan_out(
+    replicas: Replicas, watch: storage.Connection, emu: TelegramEmulator
+) -> str:
+    """Phase 1: return the replica that was killed."""
+
+    async def fanning_out() -> bool:
+        return await delivered(watch) >= 20
+
+    await wait_for(fanning_out, within=40)
+    first = await leader(watch)
+    assert first is not None
+    assert first.replica in replicas.running
+    assert await replicas.kill(first.replica) == -signal.SIGKILL
+    assert await delivered(watch) < len(CHATS), "the kill should land mid fan-out"
+
+    async def new_leader() -> bool:
+        info = await leader(watch)
+        return info is not None and info.replica != first.replica
+
+    await wait_for(new_leader, within=15)  # the issue's bound; it takes about LEADER_RETRY
+    second = await leader(watch)
+    assert second is not None
+    assert second.replica in replicas.running
+    await _check_endpoints(replicas, second.replica)
+
+    async def all_delivered() -> bool:
+        return await delivered(watch) == len(CHATS)
+
+    await wait_for(all_delivered, within=40)
+    per_chat = {c: len(emu.calls_to("sendDocument", chat_id=c, ok=True)) for c in CHATS}
+    assert all(n >= 1 for n in per_chat.values()), "a chat never got the alert"
+    twice = [c for c, n in per_chat.items() if n > 1]
+    assert len(twice) <= 1, f"repeated to {twice} (only the send cut off may repeat)"
+    return first.replica
+
+
+async def _roll_all(
+    replicas: Replicas, watch: storage.Connection, emu: TelegramEmulator, killed: str
+) -> None:
+    """Phase 2: queue an alert, replace every replica in turn; nothing lost, nothing twice."""
+    now = datetime.now(UTC)
+    await storage.record_poll(watch, tasks=[], alerts=[_failed_alert(LATER)], now=now)
+    await replicas.start(killed + "b")  # the killed one comes back under a new name
+    await replicas.healthy(killed + "b")
+    for old in [r for r in replicas.running if r != killed + "b"]:
+        await replicas.healthy(old)  # each new one healthy before the next one stops
+        assert await replicas.stop(old) == 0
+        await replicas.start(old + "b")
+        await replicas.healthy(old + "b")
+
+    async def both_delivered() -> bool:
+        return await delivered(watch) == 2 * len(CHATS)
+
+    await wait_for(both_delivered, within=40)
+    failed = {c: len(emu.calls_to("sendMessage", chat_id=c, ok=True)) for c in CHATS}
+    assert failed == dict.fromkeys(CHATS, 1)
 
 
 async def test_kill_9_the_leader_mid_fan_out_then_roll_all_three(
@@ -53,108 +143,13 @@ async def test_kill_9_the_leader_mid_fan_out_then_roll_all_three(
             emu.add_chat(chat)
         watch = await storage.open_url(url)
         procs.push_async_callback(storage.close_database, watch)
-        running: dict[str, asyncio.subprocess.Process] = {}
-        ports: dict[str, int] = {}
-
-        async def start(replica: str) -> None:
-            folder = tmp_path / replica
-            folder.mkdir(exist_ok=True)
-            env = replica_env(url, emu.url, sim_url, replica, CHATS)
-            running[replica] = await procs.enter_async_context(
-                bot_process(env, folder, capture_stderr=False)
-            )
-            ports[replica] = int(env["PORT"])
-
-        async def healthy(replica: str) -> None:
-            # A rolling restart waits for the new replica before stopping the next one.
-            async def answers() -> bool:
-                return await replica_health(ports[replica]) == 200
-
-            await wait_for(answers, within=30, every=0.1)
-
-        for replica in ("r1", "r2", "r3"):
-            await start(replica)
-
-        # The leader polls, finds the task completed and fans out to 100 chats.
-        async def fanning_out() -> bool:
-            return await delivered(watch) >= 20
-
-        await wait_for(fanning_out, within=40)
-        first = await leader(watch)
-        assert first is not None
-        assert first.replica in running
-        running[first.replica].send_signal(signal.SIGKILL)
-        assert await running.pop(first.replica).wait() == -signal.SIGKILL
-        in_flight = await delivered(watch)
-        assert in_flight < len(CHATS), "the kill should land in the middle of the fan-out"
-
-        async def new_leader() -> bool:
-            info = await leader(watch)
-            return info is not None and info.replica != first.replica
-
-        await wait_for(new_leader, within=15)  # the issue's bound; it takes about LEADER_RETRY
-        second = await leader(watch)
-        assert second is not None
-        assert second.replica in running
-
-        # Each replica says what it is: the leader in /metrics, a standby in /readyz.
-        standby = next(r for r in running if r != second.replica)
-        await healthy(standby)
-        ready = await replica_get(ports[standby], "/readyz")
-        assert ready is not None
-        assert ready[0] == 200
-        assert ready[1].startswith(f"standby: ready to serve commands ({standby})")
-        metrics = await replica_get(ports[second.replica], "/metrics")
-        assert metrics is not None
-        assert f'bot_leader{{replica="{second.replica}"}} 1.0' in metrics[1]
-        metrics = await replica_get(ports[standby], "/metrics")
-        assert metrics is not None
-        assert f'bot_leader{{replica="{standby}"}} 0.0' in metrics[1]
-
-        async def all_delivered() -> bool:
-            return await delivered(watch) == len(CHATS)
-
-        await wait_for(all_delivered, within=40)
-        per_chat = {c: len(emu.calls_to("sendDocument", chat_id=c, ok=True)) for c in CHATS}
-        assert all(n >= 1 for n in per_chat.values()), "a chat never got the alert"
-        twice = [c for c, n in per_chat.items() if n > 1]
-        assert len(twice) <= 1, f"repeated to {twice} (only the send cut off may repeat)"
-
-        # A rolling restart: a failure alert is queued, then every replica is replaced in turn.
-        conn = watch
-        alert = storage.NewAlert(
-            kind="failed",
-            task_id=LATER,
-            payload={
-                "task": {
-                    "id": LATER,
-                    "name": "rolled",
-                    "status": 4,
-                    "created_raw": "",
-                    "time_raw": "",
-                    "created": None,
-                    "time": None,
-                    "file": "",
-                },
-                "detected_at": datetime.now(UTC).isoformat(),
-            },
+        replicas = Replicas(
+            procs, url, emu_url=emu.url, sim_url=sim_url, chats=CHATS, root=tmp_path
         )
-        await storage.record_poll(conn, tasks=[], alerts=[alert], now=datetime.now(UTC))
-        await start(first.replica + "b")  # the killed one comes back under a new name
-        await healthy(first.replica + "b")
-        for old in [r for r in running if r != first.replica + "b"]:
-            await healthy(old)
-            running[old].send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(running.pop(old).wait(), 15) == 0
-            await start(old + "b")
-            await healthy(old + "b")
-
-        async def both_delivered() -> bool:
-            return await delivered(watch) == 2 * len(CHATS)
-
-        await wait_for(both_delivered, within=40)
-        failed = {c: len(emu.calls_to("sendMessage", chat_id=c, ok=True)) for c in CHATS}
-        assert failed == dict.fromkeys(CHATS, 1)
+        for replica in ("r1", "r2", "r3"):
+            await replicas.start(replica)
+        killed = await _kill_the_leader_mid_fan_out(replicas, watch, emu)
+        await _roll_all(replicas, watch, emu, killed)
         final = await leader(watch)
         assert final is not None
         assert final.replica.endswith("b")
@@ -162,10 +157,7 @@ async def test_kill_9_the_leader_mid_fan_out_then_roll_all_three(
         asker = CHATS[0]
         emu.send_message(asker, "/status", user_id=asker)
         calls = await emu.wait_for("sendMessage", chat_id=asker, count=2, ok=True, timeout=30)
-        text = str(calls[-1].params.get("text", ""))
-        assert f"Leader: this replica ({final.replica}) since " in text
-        for proc in running.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in running.values():
-            assert await asyncio.wait_for(proc.wait(), 15) == 0
-    assert identical_bursts(sim) == []
+        assert f"Leader: this replica ({final.replica}) since " in str(calls[-1].params["text"])
+        for replica in list(replicas.running):
+            assert await replicas.stop(replica) == 0
+    assert identical_bursts(sim) == []  # never more than 2 identical requests in 60 s
