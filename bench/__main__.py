@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         "--crash-every", type=float, default=4.0, help="seconds each process lives once up"
     )
     parser.add_argument("--skip-crash-loop", action="store_true", help="skip the crash loops")
+    parser.add_argument("--skip-failover", action="store_true", help="skip the PostgreSQL HA run")
     args = parser.parse_args(argv)
     download = asyncio.run(bench_download.run(args.size_mb, rounds=args.rounds))
     print(download.describe(f"download_{args.size_mb:g}mb"), flush=True)
@@ -38,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         loops = bench_crash_loop.run_both(restarts=args.crash_restarts, every=args.crash_every)
         for result in asyncio.run(loops):
             print(result.describe(), flush=True)
+    if not args.skip_failover:
+        from bench import bench_failover  # imports the PostgreSQL test support only when run
+
+        print(bench_failover.run().describe(), flush=True)
     return 0
 
 

@@ -132,6 +132,8 @@ class Replicas:
         self._extra = extra
         self.running: dict[str, asyncio.subprocess.Process] = {}
         self.ports: dict[str, int] = {}
+        # More settings for one replica; "{port}" in a value becomes its PORT (e.g. WEBHOOK_URL).
+        self.extra_env: dict[str, dict[str, str]] = {}
 
     async def start(self, replica: str) -> None:
         """Start one more replica."""
@@ -139,6 +141,8 @@ class Replicas:
         folder.mkdir(exist_ok=True)
         url, emu_url, sim_url = self._env
         env = replica_env(url, emu_url, sim_url, replica, self._chats, **self._extra)
+        for key, value in self.extra_env.get(replica, {}).items():
+            env[key] = value.replace("{port}", env["PORT"])
         self.running[replica] = await self._stack.enter_async_context(
             bot_process(env, folder, capture_stderr=False)
         )
