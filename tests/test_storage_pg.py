@@ -166,3 +166,67 @@ def test_the_database_password_in_the_environment_is_redacted_before_settings_lo
     assert {"p%40ss-W0rd-9", "p@ss-W0rd-9"} <= set(found)
     line = Redactor(found).redact("connect postgresql://u:p@ss-W0rd-9@h/db failed")
     assert "W0rd" not in line
+
+
+async def test_one_leader_at_a_time_and_the_next_takes_over_when_it_goes(pg_url: str) -> None:
+    from storage.election import PgLeaderLock, current_leader, record_leader
+
+    db = await storage.open_url(pg_url, now=T0)
+    one, two = PgLeaderLock(pg_url, "replica-one"), PgLeaderLock(pg_url, "replica-two")
+    try:
+        assert await current_leader(db) is None
+        assert await one.try_lead()
+        assert await one.try_lead()  # re-entrant for its holder
+        assert not await two.try_lead()
+        await record_leader(db, "replica-one", T0)
+        info = await current_leader(db)
+        assert info is not None
+        assert (info.replica, info.since) == ("replica-one", T0)
+        assert await one.holds()
+        await one.close()  # what a killed process's connection does
+        assert not await one.holds()
+        assert await two.try_lead()
+        info = await current_leader(db)
+        assert info is not None
+        assert (info.replica, info.since) == ("replica-two", None)  # it has not said since when
+    finally:
+        await one.close()
+        await two.close()
+        await storage.close_database(db)
+
+
+async def test_a_leader_whose_lock_connection_is_cut_knows_it(pg_url: str) -> None:
+    from storage.election import PgLeaderLock
+
+    db = await storage.open_url(pg_url, now=T0)
+    lock = PgLeaderLock(pg_url, "cut-off")
+    try:
+        assert await lock.try_lead()
+        await db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?",
+            ("cut-off",),
+        )
+        assert not await lock.holds()
+    finally:
+        await lock.close()
+        await storage.close_database(db)
+
+
+async def test_an_unreachable_server_is_no_leadership_and_no_crash() -> None:
+    from storage.election import PgLeaderLock
+    from tests.rig import free_port
+
+    lock = PgLeaderLock(f"postgresql://u:{PG_PASSWORD}@127.0.0.1:{free_port()}/x", "lonely")
+    assert not await lock.try_lead()
+    assert not await lock.holds()
+    await lock.close()
+
+
+async def test_current_leader_needs_postgresql(db: storage.Connection, engine: str) -> None:
+    from storage.election import current_leader
+
+    if engine == "sqlite":
+        with pytest.raises(storage.StorageError, match="needs PostgreSQL"):
+            await current_leader(db)
+    else:
+        assert await current_leader(db) is None
