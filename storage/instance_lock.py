@@ -1,11 +1,12 @@
 """One bot process per database: a lock held for the process's lifetime.
 
 Two processes on one database each poll SMSC, each re-alert and together break SMSC's request
-budget. Until there is leader election (a lock row in PostgreSQL, say), a second process
-refuses to start. The lock is an OS file lock (`flock`) on `<database>.lock` next to the
-database: the kernel drops it when the process dies, however it dies, and it holds across
-containers sharing the volume. Not on the database file itself: SQLite's own locks are POSIX
-record locks, which some network filesystems implement with the same machinery as `flock`.
+budget. On SQLite a second process therefore refuses to start (on PostgreSQL replicas share
+the database and elect a leader instead: `storage.election`, `SharedDatabase` here). The lock
+is an OS file lock (`flock`) on `<database>.lock` next to the database: the kernel drops it
+when the process dies, however it dies, and it holds across containers sharing the volume. Not
+on the database file itself: SQLite's own locks are POSIX record locks, which some network
+filesystems implement with the same machinery as `flock`.
 """
 
 from __future__ import annotations

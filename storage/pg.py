@@ -42,6 +42,7 @@ _RETURNS_ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES|SHOW)\b|\bRETURNING\b", re.
 ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # e.g. the server ended the connection mid-statement
     OSError,
 )
 ERRORS_OR_TIMEOUT: tuple[type[BaseException], ...] = (*ERRORS, TimeoutError)

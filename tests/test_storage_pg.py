@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -230,3 +231,16 @@ async def test_current_leader_needs_postgresql(db: storage.Connection, engine: s
             await current_leader(db)
     else:
         assert await current_leader(db) is None
+
+
+def test_replicas_share_a_postgresql_database_without_the_file_lock(tmp_path: Path) -> None:
+    from storage.instance_lock import FileInstanceLock, SharedDatabase, instance_lock
+
+    url = "postgresql://bot:x@db:5432/bot"
+    first, second = instance_lock(url), instance_lock(url)
+    assert isinstance(first, SharedDatabase)
+    first.acquire()
+    second.acquire()  # no AnotherInstanceError: they elect a leader instead
+    first.release()
+    second.release()
+    assert isinstance(instance_lock(f"sqlite:///{tmp_path}/bot.sqlite3"), FileInstanceLock)
