@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--strangers", type=int, default=200, help="stranger commands (x10 webhook)"
     )
+    parser.add_argument("--skip-failover", action="store_true", help="skip the PostgreSQL HA run")
     args = parser.parse_args(argv)
     download = asyncio.run(bench_download.run(args.size_mb, rounds=args.rounds))
     print(download.describe(f"download_{args.size_mb:g}mb"), flush=True)
@@ -51,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         for result in asyncio.run(loops):
             print(result.describe(), flush=True)
     print(bench_updates.run().describe(), flush=True)
+    if not args.skip_failover:
+        from bench import bench_failover  # imports the PostgreSQL test support only when run
+
+        print(bench_failover.run().describe(), flush=True)
     return 0
 
 

@@ -83,12 +83,13 @@ def run_bot(redactor: Redactor | None = None) -> int:
         return 1
     configure_logging(settings.log_level, settings.log_format, redactor)
     log = logging.getLogger("bot")
-    lock = instance_lock(settings.database_path)
+    lock = instance_lock(settings.database_url)
     try:
         # Before anything talks to Telegram or SMSC: a database another process runs on, or
         # one we cannot use, is a setup error. The lock is held until the process ends.
+        # (On PostgreSQL replicas share the database: the lock is a no-op, they elect a leader.)
         lock.acquire()
-        asyncio.run(check_database(settings.database_path))
+        asyncio.run(check_database(settings.database_url))
     except AnotherInstanceError as err:
         print(f"error: DATABASE_URL: {err}", file=sys.stderr)
         return EXIT_CONFIG

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
-import aiosqlite
 from telegram import BotCommand
 from telegram.error import TelegramError
 from telegram.ext import ApplicationBuilder, ContextTypes, JobQueue
@@ -29,6 +28,7 @@ from bot.context import App, BotData, Context, Services
 from bot.delivery import Deliverer
 from bot.documents import TaskFiles
 from bot.i18n import Translator, check_catalogs, translator
+from bot.leadership import Duty, Leadership
 from bot.lifecycle import Lifecycle, StopTimes, TrackedUpdateProcessor
 from bot.metrics import Metrics
 from bot.periodic import Periodic
@@ -40,6 +40,7 @@ from bot.updates import UpdateIntake
 from bot.watcher import Diff, Watcher
 from bot.web import WebhookRoute, WebServer, create_web_app
 from handlers.access import gate_of
+from storage.election import PgLeaderLock
 from storage.smsc_budget import SqliteBudgetStore
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class Runtime:
         self.poller: Periodic[Diff | None] | None = None
         self.pruner: Periodic[None] | None = None
         self._stack: contextlib.AsyncExitStack | None = None
+        # More work only the leader does (PostgreSQL replicas), e.g. getUpdates in polling mode.
+        self.leader_duties: list[Duty] = []
 
     async def start(self, app: App) -> None:
         """Open the database and HTTP session, wire the services, start the background work."""
@@ -95,10 +98,14 @@ class Runtime:
             if self.options.serve_http:
                 services.web = await stack.enter_async_context(self._web_server(app))
             await self._register_commands(app)
-            if self.options.run_delivery:
-                await stack.enter_async_context(self._delivery(services.deliverer))
-            if self.options.schedule_watcher:
-                await self._schedule(stack, services)
+            if self.settings.is_postgres:
+                # Replicas: the watcher and the delivery loop run only while this one leads.
+                self._elect(stack, services)
+            else:
+                if self.options.run_delivery:
+                    await stack.enter_async_context(self._delivery(services.deliverer))
+                if self.options.schedule_watcher:
+                    await self._schedule(stack, services)
             self._stack = stack.pop_all()
         log.info("bot started", extra={"event": "started"})
 
@@ -115,6 +122,32 @@ class Runtime:
         if self.poller is None:
             return await app.bot_data.services.watcher.poll()
         return await self.poller.run_now()
+
+    def _elect(self, stack: contextlib.AsyncExitStack, services: Services) -> None:
+        """Start the leader election; the duties (delivery, watcher, polling) follow the lock."""
+        leadership = Leadership(
+            PgLeaderLock(self.settings.database_url, self.settings.replica),
+            services.db,
+            clock=self.clock,
+            lifecycle=self.lifecycle,
+            retry=self.settings.leader_retry,
+            registry=services.metrics.registry,
+        )
+
+        async def delivery(duties: contextlib.AsyncExitStack) -> None:
+            await duties.enter_async_context(self._delivery(services.deliverer))
+
+        async def watcher(duties: contextlib.AsyncExitStack) -> None:
+            await self._schedule(duties, services)
+
+        if self.options.run_delivery:
+            leadership.duties.append(delivery)
+        if self.options.schedule_watcher:
+            leadership.duties.append(watcher)
+        leadership.duties.extend(self.leader_duties)
+        services.leadership = leadership
+        leadership.start()
+        stack.push_async_callback(leadership.stop)
 
     async def _open_services(self, app: App, stack: contextlib.AsyncExitStack) -> Services:
         settings = self.settings
@@ -244,8 +277,8 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[aiosqlite.Connection]:
-    db = await storage.open_database(settings.database_path)
+async def _database(settings: Settings) -> AsyncIterator[storage.Connection]:
+    db = await storage.open_url(settings.database_url)  # SQLite or PostgreSQL
     try:
         yield db
     finally:
@@ -264,7 +297,7 @@ async def _prune(services: Services) -> None:
     log.info("pruned %d old outbox rows", removed, extra={"event": "outbox_pruned"})
 
 
-async def sync_subscriptions(db: aiosqlite.Connection, settings: Settings, now: datetime) -> None:
+async def sync_subscriptions(db: storage.Connection, settings: Settings, now: datetime) -> None:
     """Subscribe ALERT_CHAT_IDS; drop subscriptions of chats no longer allowed.
 
     A chat removed from ALLOWED_CHAT_IDS must stop getting task data, alerts included.

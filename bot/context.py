@@ -16,12 +16,13 @@ from bot.telegram_limits import SendOptions
 
 if TYPE_CHECKING:
     import aiohttp
-    import aiosqlite
 
+    import storage
     from bot.app import Runtime
     from bot.clock import Clock
     from bot.delivery import Deliverer
     from bot.documents import TaskFiles
+    from bot.leadership import Leadership
     from bot.metrics import Metrics
     from bot.settings import Settings
     from bot.smsc.client import SmscClient
@@ -38,7 +39,7 @@ class Services:
     clock: Clock
     http: aiohttp.ClientSession
     smsc: SmscClient
-    db: aiosqlite.Connection
+    db: storage.Connection
     files: TaskFiles
     watcher: Watcher
     deliverer: Deliverer
@@ -46,6 +47,7 @@ class Services:
     started_at: datetime
     started_mono: float
     watching: bool = False  # the poll loop runs
+    leadership: Leadership | None = None  # PostgreSQL replicas: who runs the watcher
     web: WebServer | None = None  # health, metrics and webhook server
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
-import aiosqlite
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot
@@ -45,6 +44,7 @@ from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.smsc.models import Task
 from bot.telegram_limits import BACKGROUND, SendOptions, retry_after_seconds
 from storage import health as db_health
+from storage.db import STORAGE_ERRORS
 from storage.outbox import count_pending_for_alert
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class Deliverer:
     def __init__(
         self,
         bot: ExtBot[SendOptions],
-        db: aiosqlite.Connection,
+        db: storage.Connection,
         files: TaskFiles,
         clock: Clock,
         *,
@@ -440,7 +440,7 @@ class Deliverer:
         """The chat's chosen language, else BOT_LANGUAGE (also when the choice cannot be read)."""
         try:
             chosen = parse_language(await storage.get_chat_language(self._db, chat_id))
-        except (aiosqlite.Error, storage.StorageError) as err:
+        except STORAGE_ERRORS as err:
             log.warning("could not read chat %s's language, using the default: %s", chat_id, err)
             chosen = None
         return translator(chosen or self._language)

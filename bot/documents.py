@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiosqlite
 from telegram import Message
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest
@@ -189,7 +188,7 @@ class TaskFiles:
     def __init__(
         self,
         smsc: SmscClient,
-        db: aiosqlite.Connection,
+        db: storage.Connection,
         files_dir: Path,
         clock: Clock,
         *,

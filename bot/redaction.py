@@ -14,6 +14,7 @@ import json
 import re
 import sys
 import threading
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import TextIO, cast
 from urllib.parse import quote, quote_plus
@@ -49,7 +50,13 @@ def secret_forms(secret: str) -> set[str]:
 def secrets_in_environment(environ: Mapping[str, str]) -> list[str]:
     """The secret values set in `environ` (names case-insensitive, as Settings reads them)."""
     wanted = set(SECRET_VARIABLES)
-    return [value for name, value in environ.items() if name.upper() in wanted and value]
+    found = [value for name, value in environ.items() if name.upper() in wanted and value]
+    for name, value in environ.items():
+        if name.upper() == "DATABASE_URL":  # postgresql://user:PASSWORD@host/db
+            password = urllib.parse.urlsplit(value).password
+            if password:
+                found += [password, urllib.parse.unquote(password)]
+    return found
 
 
 class Redactor:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -61,6 +64,12 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     port: int = Field(default=8080, ge=1, le=65535)
 
+    # High availability (PostgreSQL only): every replica answers commands; the leader alone
+    # polls SMSC, delivers alerts and (in polling mode) calls getUpdates. Standbys try to take
+    # over every LEADER_RETRY seconds; the leader checks its lock connection as often.
+    replica_id: str | None = Field(default=None, max_length=63)
+    leader_retry: float = Field(default=2.0, gt=0.0, le=10.0)
+
     @field_validator("allowed_chat_ids", "alert_chat_ids", mode="before")
     @classmethod
     def _chat_ids(cls, value: object) -> object:
@@ -78,9 +87,21 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_url(cls, value: str) -> str:
+    def _database_url(cls, value: str) -> str:
+        if value.startswith(("postgresql://", "postgres://")):
+            parts = urllib.parse.urlsplit(value)
+            try:
+                parts.port  # noqa: B018 - raises on a bad port
+            except ValueError:
+                raise ValueError("the port of the postgresql:// URL is not a number") from None
+            if not parts.hostname or parts.path in ("", "/"):
+                raise ValueError("must look like postgresql://user:password@host:5432/database")
+            return value
         if not value.startswith("sqlite:///") or len(value) == len("sqlite:///"):
-            raise ValueError("must look like sqlite:///path/to/file.sqlite3")
+            raise ValueError(
+                "must look like sqlite:///path/to/file.sqlite3 or "
+                "postgresql://user:password@host:5432/database"
+            )
         return value
 
     @field_validator("telegram_bot_token")
@@ -113,8 +134,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def is_postgres(self) -> bool:
+        """True when DATABASE_URL selects PostgreSQL (several replicas may share it)."""
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    @property
     def database_path(self) -> Path:
-        """The SQLite file named by DATABASE_URL."""
+        """The SQLite file named by DATABASE_URL (on PostgreSQL: where local files go)."""
+        if self.is_postgres:
+            return Path("data/postgresql")
         return Path(self.database_url.removeprefix("sqlite:///"))
 
     @property
@@ -123,9 +151,23 @@ class Settings(BaseSettings):
 
         Named after the database file so it can never be a folder the operator already had:
         at start the bot deletes everything in it but the CSVs of alerts still to be delivered.
+        On PostgreSQL `data/postgresql.downloads`, one per replica (each has its own disk).
         """
         path = self.database_path
         return path.with_name(path.name + ".downloads")
+
+    @property
+    def database_password(self) -> str | None:
+        """The password inside a postgresql:// DATABASE_URL, if any (a secret like the others)."""
+        if not self.is_postgres:
+            return None
+        password = urllib.parse.urlsplit(self.database_url).password
+        return urllib.parse.unquote(password) if password else None
+
+    @property
+    def replica(self) -> str:
+        """This process's name among replicas: REPLICA_ID, else hostname-pid."""
+        return self.replica_id or f"{socket.gethostname()}-{os.getpid()}"
 
     @property
     def secrets(self) -> list[str]:
@@ -136,4 +178,6 @@ class Settings(BaseSettings):
             self.smsc_apikey,
             self.webhook_secret,
         ]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        password = self.database_password
+        return [*found, password] if password else found

@@ -34,7 +34,17 @@ def run_polling(settings: Settings) -> None:
     """Long polling in the foreground until SIGTERM/SIGINT (deletes any webhook first)."""
 
     async def main() -> None:
-        await serve(build_application(settings), begin=start_polling, end=stop_polling)
+        app = build_application(settings)
+        if settings.is_postgres:
+            # Replicas: only the leader may call getUpdates (Telegram answers the others 409).
+            async def poll_updates(duties: contextlib.AsyncExitStack) -> None:
+                duties.push_async_callback(stop_polling, app)
+                await start_polling(app)
+
+            app.bot_data.runtime.leader_duties.append(poll_updates)
+            await serve(app, begin=_standing_by)
+            return
+        await serve(app, begin=start_polling, end=stop_polling)
 
     asyncio.run(main())
 
@@ -69,6 +79,11 @@ async def serve(
 
             if await lifecycle.start_up(start_up()):
                 await lifecycle.wait_for_stop(also=stop)
+
+
+async def _standing_by(app: App) -> None:
+    """Polling on PostgreSQL: getUpdates starts when this replica becomes the leader."""
+    del app
 
 
 async def start_polling(app: App) -> None:

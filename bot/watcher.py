@@ -27,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 import storage
 from bot.clock import Clock
 from bot.metrics import Metrics
@@ -110,7 +108,7 @@ class Watcher:
     def __init__(
         self,
         smsc: SmscClient,
-        db: aiosqlite.Connection,
+        db: storage.Connection,
         clock: Clock,
         *,
         notify_canceled: bool = True,

@@ -75,6 +75,10 @@ async def readyz(request: web.Request) -> web.Response:
     if not app.bot_data.running:
         return web.Response(status=503, text="application not running\n")
     services = app.bot_data.services
+    leadership = services.leadership
+    if leadership is not None and not leadership.leading:
+        # A replica standing by polls nothing, and serves commands: ready for the balancer.
+        return web.Response(text=f"standby: ready to serve commands ({leadership.replica})\n")
     # Only this process's polls: a poll recorded in the database by an earlier process says
     # nothing about whether this one can reach SMSC (wrong password since, IP blocked, ...).
     if services.watcher.polls > 0:

@@ -11,7 +11,8 @@ from bot import __version__
 from bot.context import Context
 from bot.error_words import translate_error
 from bot.freshness import listing_line
-from bot.render import StatusInfo, status_text
+from bot.leadership import leader_line
+from bot.render import StatusInfo, esc, status_text
 from bot.watcher import LAST_POLL_KEY
 from handlers.common import reply
 from handlers.language import chosen_language, translator_for
@@ -45,4 +46,8 @@ async def status_command(update: Update, context: Context) -> None:
     )
     # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
     note = listing_line(services.smsc.listing(), now, t)
-    await reply(update, status_text(info, t) + await migrations_note(context, t) + "\n" + note)
+    text = status_text(info, t) + await migrations_note(context, t) + "\n" + note
+    if services.leadership is not None:  # PostgreSQL replicas: who runs the watcher
+        leadership = services.leadership
+        text += "\n" + esc(leader_line(await leadership.leader(), leadership.replica, now, t))
+    await reply(update, text)

@@ -1,7 +1,8 @@
 """Persistence for the bot: every SQL statement of the project lives in this package.
 
-Plain async functions over one `aiosqlite.Connection` (see `db` for why each takes the
-connection's lock); times go in and come out as aware UTC datetimes supplied by the caller.
+Plain async functions over one `Connection`, SQLite's or PostgreSQL's (`pg`); see `db` for why
+each takes the connection's lock; times go in and come out as aware UTC datetimes supplied by
+the caller.
 """
 
 from .chat_migrations import (
@@ -12,6 +13,7 @@ from .chat_migrations import (
     record_chat_migration,
 )
 from .db import (
+    Connection,
     Migration,
     StorageError,
     apply_migrations,
@@ -20,6 +22,8 @@ from .db import (
     load_migrations,
     locked,
     open_database,
+    open_postgres,
+    open_url,
     ping,
     transaction,
 )
@@ -71,6 +75,7 @@ __all__ = [
     "AlertKind",
     "CachedFile",
     "ChatMigration",
+    "Connection",
     "KnownTask",
     "Migration",
     "NewAlert",
@@ -112,6 +117,8 @@ __all__ = [
     "migration_targets",
     "next_due_at",
     "open_database",
+    "open_postgres",
+    "open_url",
     "outbox_stats",
     "ping",
     "prune_delivered",

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from .db import from_db_time, locked, to_db_time, transaction
+from .db import Connection, from_db_time, locked, to_db_time, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +18,7 @@ class ChatMigration:
 
 
 async def record_chat_migration(
-    conn: aiosqlite.Connection, old_chat_id: int, new_chat_id: int, *, now: datetime
+    conn: Connection, old_chat_id: int, new_chat_id: int, *, now: datetime
 ) -> bool:
     """Remember that the group became a supergroup; return True if this is news.
 
@@ -38,7 +36,7 @@ async def record_chat_migration(
         return cur.rowcount == 1
 
 
-async def migrated_from(conn: aiosqlite.Connection, new_chat_id: int) -> list[int]:
+async def migrated_from(conn: Connection, new_chat_id: int) -> list[int]:
     """The old ids that became `new_chat_id` (usually none, at most one in practice)."""
     async with locked(conn):
         rows = await conn.execute_fetchall(
@@ -48,7 +46,7 @@ async def migrated_from(conn: aiosqlite.Connection, new_chat_id: int) -> list[in
     return [int(old) for (old,) in rows]
 
 
-async def list_chat_migrations(conn: aiosqlite.Connection) -> list[ChatMigration]:
+async def list_chat_migrations(conn: Connection) -> list[ChatMigration]:
     """Every recorded migration, newest first."""
     async with locked(conn):
         rows = await conn.execute_fetchall(
@@ -58,6 +56,6 @@ async def list_chat_migrations(conn: aiosqlite.Connection) -> list[ChatMigration
     return [ChatMigration(int(old), int(new), from_db_time(when)) for old, new, when in rows]
 
 
-async def migration_targets(conn: aiosqlite.Connection) -> dict[int, int]:
+async def migration_targets(conn: Connection) -> dict[int, int]:
     """Old chat id -> the id it has now."""
     return {m.old_chat_id: m.new_chat_id for m in await list_chat_migrations(conn)}

@@ -1,4 +1,7 @@
-"""The SQLite connection: opening, pragmas, transactions, versioned migrations, time encoding.
+"""The database connection: opening, pragmas, transactions, versioned migrations, time encoding.
+
+SQLite (the default, `sqlite:///path`) or PostgreSQL (`postgresql://...`, see `storage.pg`, which
+maps the dialect): the same storage functions, the same migrations, the same locking below.
 
 The app holds one `aiosqlite.Connection` for its whole life. aiosqlite runs every statement of a
 connection on one thread, in order, so single statements never overlap; but a multi-statement
@@ -27,12 +30,19 @@ from typing import Any
 
 import aiosqlite
 
+from . import pg
 from .health import note_write_failure, note_write_ok, record_file
 
 log = logging.getLogger(__name__)
 
-# UPSERT (ON CONFLICT ... DO UPDATE/NOTHING) needs 3.24.
-MIN_SQLITE_VERSION = (3, 24, 0)
+# UPSERT (ON CONFLICT ... DO UPDATE/NOTHING) needs 3.24, RETURNING 3.35.
+MIN_SQLITE_VERSION = (3, 35, 0)
+
+# What every storage function takes: either engine's connection (same methods, see storage.pg).
+Connection = aiosqlite.Connection | pg.PgConnection
+
+# Errors of either engine that mean "the statement or the connection failed".
+DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, ValueError, *pg.ERRORS)
 
 _PACKAGE = __name__.rpartition(".")[0]
 _MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
@@ -40,6 +50,9 @@ _MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
 class StorageError(Exception):
     """A database the code cannot or must not work with (too new, broken migrations, ...)."""
+
+
+STORAGE_ERRORS: tuple[type[BaseException], ...] = (StorageError, *DB_ERRORS)
 
 
 # --- time encoding ------------------------------------------------------------------------------
@@ -81,10 +94,10 @@ class _Guard:
 
 
 # Weak keys: the guard goes away with its connection, nothing to unregister on close.
-_guards: weakref.WeakKeyDictionary[aiosqlite.Connection, _Guard] = weakref.WeakKeyDictionary()
+_guards: weakref.WeakKeyDictionary[Connection, _Guard] = weakref.WeakKeyDictionary()
 
 
-def _guard(conn: aiosqlite.Connection) -> _Guard:
+def _guard(conn: Connection) -> _Guard:
     guard = _guards.get(conn)
     if guard is None:
         guard = _guards[conn] = _Guard()
@@ -92,7 +105,7 @@ def _guard(conn: aiosqlite.Connection) -> _Guard:
 
 
 @asynccontextmanager
-async def locked(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+async def locked(conn: Connection) -> AsyncIterator[Connection]:
     """Hold the connection's lock without opening a transaction (for reads).
 
     Re-entrant within one asyncio task. A task spawned while the lock is held is another task
@@ -112,7 +125,7 @@ async def locked(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connecti
 
 
 @asynccontextmanager
-async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Connection]:
+async def transaction(conn: Connection) -> AsyncIterator[Connection]:
     """Run the block in one transaction: BEGIN IMMEDIATE, COMMIT, or ROLLBACK on any error.
 
     Holds the connection's lock throughout. Nested use in the same task becomes a SAVEPOINT, so
@@ -154,7 +167,7 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
             except BaseException:
                 # Quietly: if this fails the connection is gone and the outer ROLLBACK (or
                 # SQLite itself) discards everything anyway; the original error matters more.
-                with suppress(sqlite3.Error, ValueError):
+                with suppress(*DB_ERRORS):
                     await conn.execute(f"ROLLBACK TO {savepoint}")
                     await conn.execute(f"RELEASE {savepoint}")
                 raise
@@ -164,10 +177,10 @@ async def transaction(conn: aiosqlite.Connection) -> AsyncIterator[aiosqlite.Con
                 guard.tx_depth = depth
 
 
-async def _rollback_quietly(conn: aiosqlite.Connection) -> None:
+async def _rollback_quietly(conn: Connection) -> None:
     # The original error is what matters; the rollback may itself fail because the transaction
     # never started or the connection is closed (SQLite then discards it anyway).
-    with suppress(sqlite3.Error, ValueError):
+    with suppress(*DB_ERRORS):
         await conn.execute("ROLLBACK")
 
 
@@ -233,28 +246,60 @@ async def _worker_stopped(conn: aiosqlite.Connection) -> None:
         await asyncio.sleep(0.001)
 
 
-async def close_database(conn: aiosqlite.Connection) -> None:
+async def open_postgres(url: str, *, now: datetime | None = None) -> pg.PgConnection:
+    """Connect to PostgreSQL and apply migrations; caller closes it. Errors never hold the URL."""
+    where = pg.describe_url(url)
+    try:
+        conn = await pg.connect(url)
+    except (*pg.ERRORS, TimeoutError, ValueError) as exc:  # type: ignore[misc]
+        # asyncpg's messages name the user at most, never the password; the URL is not echoed.
+        raise StorageError(f"cannot open database {where}: {type(exc).__name__}: {exc}") from exc
+    try:
+        await apply_migrations(conn, now=now)
+    except BaseException as exc:
+        await conn.close()
+        if isinstance(exc, pg.ERRORS):
+            raise StorageError(f"cannot migrate database {where}: {exc}") from exc
+        raise
+    return conn
+
+
+async def open_url(url: str, *, now: datetime | None = None) -> Connection:
+    """Open the database a DATABASE_URL names: `sqlite:///path` or `postgresql://...`."""
+    if pg.is_postgres_url(url):
+        return await open_postgres(url, now=now)
+    return await open_database(Path(url.removeprefix("sqlite:///")), now=now)
+
+
+async def close_database(conn: Connection) -> None:
     """Let SQLite refresh its planner statistics, then close the connection."""
     # Best effort: closing must not fail because the connection is already broken or closed.
-    with suppress(sqlite3.Error, ValueError):
-        async with locked(conn):
-            await conn.execute("PRAGMA optimize")
-    await conn.close()
+    if isinstance(conn, aiosqlite.Connection):
+        with suppress(sqlite3.Error, ValueError):
+            async with locked(conn):
+                await conn.execute("PRAGMA optimize")
+    with suppress(*pg.ERRORS):
+        await conn.close()
 
 
-async def check_database(path: Path) -> None:
+async def check_database(path: Path | str) -> None:
     """Open (creating and migrating if needed) and close the database: a start-up check."""
-    conn = await open_database(path)
+    conn = await (open_url(path) if isinstance(path, str) else open_database(path))
     await close_database(conn)
 
 
-async def ping(conn: aiosqlite.Connection) -> None:
+async def ping(conn: Connection) -> None:
     """Run `SELECT 1`; raise StorageError if the database is unusable (for health checks)."""
-    # No lock: a health check should not queue behind a transaction, and SELECT 1 reads nothing.
+    # No lock on SQLite: a health check should not queue behind a transaction, and SELECT 1
+    # reads nothing. asyncpg runs one statement at a time per connection: there it must queue.
     try:
-        async with conn.execute("SELECT 1") as cursor:
-            row = await cursor.fetchone()
-    except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError once closed
+        if isinstance(conn, pg.PgConnection):
+            async with locked(conn), conn.execute("SELECT 1") as cursor:
+                row = await cursor.fetchone()
+        else:
+            async with conn.execute("SELECT 1") as cursor:
+                row = await cursor.fetchone()
+    except DB_ERRORS as exc:  # aiosqlite raises ValueError once closed
         raise StorageError(f"database unavailable: {exc}") from exc
     if row is None or row[0] != 1:
         raise StorageError("SELECT 1 did not return 1")
@@ -276,6 +321,9 @@ class Migration:
     version: int
     name: str
     sql: str
+    # `NNNN_name.postgresql.sql`, used verbatim on PostgreSQL when the SQLite text cannot be
+    # translated (see storage.pg.translate_ddl); None: translate `sql`.
+    pg_sql: str | None = None
 
 
 def load_migrations() -> list[Migration]:
@@ -286,7 +334,9 @@ def load_migrations() -> list[Migration]:
         match = _MIGRATION_FILE.fullmatch(entry.name)
         if match is None:
             continue
-        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+        variant = root.joinpath(f"{match[1]}_{match[2]}.postgresql.sql")
+        pg_sql = variant.read_text(encoding="utf-8") if variant.is_file() else None
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8"), pg_sql))
     found.sort(key=lambda m: m.version)
     return found
 
@@ -319,14 +369,14 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-async def _current_version(conn: aiosqlite.Connection) -> int:
+async def _current_version(conn: Connection) -> int:
     async with conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cursor:
         row = await cursor.fetchone()
     return 0 if row is None else int(row[0])
 
 
 async def apply_migrations(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     now: datetime | None = None,
     migrations: Sequence[Migration] | None = None,
@@ -339,13 +389,18 @@ async def apply_migrations(
     known = list(migrations) if migrations is not None else load_migrations()
     _check_sequence(known)
     latest = len(known)
+    postgres = isinstance(conn, pg.PgConnection)
     async with locked(conn):
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY,"
-            " name TEXT NOT NULL,"
-            " applied_at TEXT NOT NULL)"
-        )
+        # In a transaction: on PostgreSQL two replicas starting at once would otherwise race
+        # on CREATE TABLE IF NOT EXISTS (the write lock of `transaction()` serialises them).
+        async with transaction(conn):
+            create = (
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL)"
+            )
+            await conn.execute(pg.translate_ddl(create) if postgres else create)
         current = await _current_version(conn)
         if current > latest:
             raise StorageError(
@@ -361,8 +416,12 @@ async def apply_migrations(
                 # Re-read under the write lock: another process may have applied it meanwhile.
                 if await _current_version(conn) >= migration.version:
                     continue
-                for statement in split_statements(migration.sql):
-                    await conn.execute(statement)
+                script = migration.sql
+                if postgres:
+                    script = migration.pg_sql or script
+                translate = postgres and migration.pg_sql is None
+                for statement in split_statements(script):
+                    await conn.execute(pg.translate_ddl(statement) if translate else statement)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                     (migration.version, migration.name, applied_at),

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from .db import locked, to_db_time, transaction
+from .db import Connection, locked, to_db_time, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +21,7 @@ class CachedFile:
     rows: int | None  # CSV data rows, None when not counted
 
 
-async def get_cached_file(conn: aiosqlite.Connection, task_id: int) -> CachedFile | None:
+async def get_cached_file(conn: Connection, task_id: int) -> CachedFile | None:
     """Return the cached document of the task, or None if it was never uploaded."""
     async with (
         locked(conn),
@@ -47,7 +45,7 @@ async def get_cached_file(conn: aiosqlite.Connection, task_id: int) -> CachedFil
     )
 
 
-async def put_cached_file(conn: aiosqlite.Connection, cached: CachedFile, now: datetime) -> None:
+async def put_cached_file(conn: Connection, cached: CachedFile, now: datetime) -> None:
     """Remember the task's uploaded document, replacing any earlier one."""
     async with transaction(conn):
         await conn.execute(
@@ -71,7 +69,7 @@ async def put_cached_file(conn: aiosqlite.Connection, cached: CachedFile, now: d
         )
 
 
-async def delete_cached_file(conn: aiosqlite.Connection, task_id: int) -> bool:
+async def delete_cached_file(conn: Connection, task_id: int) -> bool:
     """Forget the task's document (e.g. Telegram rejected the file_id); return True if known."""
     async with transaction(conn):
         cur = await conn.execute("DELETE FROM task_files WHERE task_id = ?", (task_id,))

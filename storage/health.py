@@ -16,8 +16,10 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiosqlite
+if TYPE_CHECKING:
+    from .db import Connection
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +53,10 @@ class WriteHealth:
         return self.failing is None
 
 
-_health: weakref.WeakKeyDictionary[aiosqlite.Connection, WriteHealth] = weakref.WeakKeyDictionary()
+_health: weakref.WeakKeyDictionary[Connection, WriteHealth] = weakref.WeakKeyDictionary()
 
 
-def write_health(conn: aiosqlite.Connection) -> WriteHealth:
+def write_health(conn: Connection) -> WriteHealth:
     """The connection's write health (created on first use)."""
     health = _health.get(conn)
     if health is None:
@@ -62,10 +64,15 @@ def write_health(conn: aiosqlite.Connection) -> WriteHealth:
     return health
 
 
+# PostgreSQL SQLSTATE classes/codes that mean the same: connection exceptions (08), disk full
+# (53100), out of memory/resources (53), read-only transaction (25006), admin shutdown (57P).
+_PG_UNWRITABLE = ("08", "53", "25006", "57P")
+
+
 def unwritable_reason(err: BaseException) -> str | None:
     """Why `err` means the database cannot take writes, or None if it means something else."""
     if not isinstance(err, sqlite3.Error):
-        return None
+        return _pg_unwritable_reason(err)
     code = getattr(err, "sqlite_errorcode", None)
     if isinstance(code, int) and (code & 0xFF) in _UNWRITABLE:
         return f"{_UNWRITABLE[code & 0xFF]}: {err}"
@@ -75,7 +82,23 @@ def unwritable_reason(err: BaseException) -> str | None:
     return None
 
 
-def note_write_failure(conn: aiosqlite.Connection, err: BaseException) -> None:
+def _pg_unwritable_reason(err: BaseException) -> str | None:
+    import asyncpg  # noqa: PLC0415 - health stays importable without touching the driver
+
+    # A plain OSError is the caller's own problem (a file, say), not the database's.
+    if isinstance(err, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return f"connection lost: {err}"
+    sqlstate = getattr(err, "sqlstate", None)
+    if (
+        isinstance(err, asyncpg.PostgresError)
+        and isinstance(sqlstate, str)
+        and sqlstate.startswith(_PG_UNWRITABLE)
+    ):
+        return f"{sqlstate}: {err}"
+    return None
+
+
+def note_write_failure(conn: Connection, err: BaseException) -> None:
     """Record a failed write if it means the database is unwritable; log once per episode."""
     reason = unwritable_reason(err)
     if reason is None:
@@ -94,7 +117,7 @@ def note_write_failure(conn: aiosqlite.Connection, err: BaseException) -> None:
     health.failing = reason
 
 
-def note_write_ok(conn: aiosqlite.Connection) -> None:
+def note_write_ok(conn: Connection) -> None:
     """Record a committed write; log the end of a failing episode."""
     health = _health.get(conn)
     if health is None or health.failing is None:
@@ -107,7 +130,7 @@ def note_write_ok(conn: aiosqlite.Connection) -> None:
     health.failing = None
 
 
-def record_file(conn: aiosqlite.Connection, path: Path) -> None:
+def record_file(conn: Connection, path: Path) -> None:
     """Remember which file `conn` opened, so a deletion or replacement can be told."""
     health = write_health(conn)
     health.path = path
@@ -118,7 +141,7 @@ def record_file(conn: aiosqlite.Connection, path: Path) -> None:
     health.inode = (st.st_dev, st.st_ino)
 
 
-def file_problem(conn: aiosqlite.Connection) -> str | None:
+def file_problem(conn: Connection) -> str | None:
     """Why the database file is no longer the one opened (deleted, replaced), or None."""
     health = _health.get(conn)
     if health is None or health.path is None or health.inode is None:
@@ -134,7 +157,7 @@ def file_problem(conn: aiosqlite.Connection) -> str | None:
     return None
 
 
-def database_problem(conn: aiosqlite.Connection) -> str | None:
+def database_problem(conn: Connection) -> str | None:
     """The reason the database is unhealthy (file gone, writes failing), or None: a stat only."""
     problem = file_problem(conn)
     if problem is not None:

@@ -1,11 +1,12 @@
 """One bot process per database: a lock held for the process's lifetime.
 
 Two processes on one database each poll SMSC, each re-alert and together break SMSC's request
-budget. Until there is leader election (a lock row in PostgreSQL, say), a second process
-refuses to start. The lock is an OS file lock (`flock`) on `<database>.lock` next to the
-database: the kernel drops it when the process dies, however it dies, and it holds across
-containers sharing the volume. Not on the database file itself: SQLite's own locks are POSIX
-record locks, which some network filesystems implement with the same machinery as `flock`.
+budget. On SQLite a second process therefore refuses to start (on PostgreSQL replicas share
+the database and elect a leader instead: `storage.election`, `SharedDatabase` here). The lock
+is an OS file lock (`flock`) on `<database>.lock` next to the database: the kernel drops it
+when the process dies, however it dies, and it holds across containers sharing the volume. Not
+on the database file itself: SQLite's own locks are POSIX record locks, which some network
+filesystems implement with the same machinery as `flock`.
 """
 
 from __future__ import annotations
@@ -89,6 +90,20 @@ class FileInstanceLock:
         self.release()
 
 
-def instance_lock(database: Path) -> InstanceLock:
-    """The lock that keeps a second process off `database`."""
+class SharedDatabase:
+    """PostgreSQL: any number of processes share the database; they elect a leader instead."""
+
+    def acquire(self) -> None:
+        """Nothing to take: see `storage.election`."""
+
+    def release(self) -> None:
+        """Nothing to give up."""
+
+
+def instance_lock(database: Path | str) -> InstanceLock:
+    """The lock that keeps a second process off `database` (a path or a DATABASE_URL)."""
+    if isinstance(database, str):
+        if database.startswith(("postgresql://", "postgres://")):
+            return SharedDatabase()
+        database = Path(database.removeprefix("sqlite:///"))
     return FileInstanceLock(database)

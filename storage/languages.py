@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
-from .db import locked, to_db_time, transaction
+from .db import Connection, locked, to_db_time, transaction
 
 
-async def get_chat_language(conn: aiosqlite.Connection, chat_id: int) -> str | None:
+async def get_chat_language(conn: Connection, chat_id: int) -> str | None:
     """The language code `chat_id` chose, or None."""
     async with (
         locked(conn),
@@ -20,7 +18,7 @@ async def get_chat_language(conn: aiosqlite.Connection, chat_id: int) -> str | N
 
 
 async def set_chat_language(
-    conn: aiosqlite.Connection, chat_id: int, language: str | None, now: datetime
+    conn: Connection, chat_id: int, language: str | None, now: datetime
 ) -> None:
     """Store `chat_id`'s choice; None forgets it (back to the automatic choice)."""
     async with transaction(conn):

@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast, get_args
 
-import aiosqlite
-
 from .db import (
+    Connection,
     StorageError,
     from_db_time,
     locked,
@@ -89,7 +88,7 @@ def _error_text(text: str) -> str:
 
 
 async def record_poll(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     tasks: Sequence[TaskSnapshot],
     alerts: Sequence[NewAlert],
@@ -113,18 +112,22 @@ async def record_poll(
                 raise ValueError(f"unknown alert kind {alert.kind!r}")
             # allow_nan=False: NaN/Infinity are not JSON and would not load anywhere else.
             payload = json.dumps(alert.payload, ensure_ascii=False, allow_nan=False)
-            cur = await conn.execute(
-                "INSERT INTO alerts (kind, task_id, payload, created_at) VALUES (?, ?, ?, ?)",
+            # RETURNING, not lastrowid: PostgreSQL has no lastrowid (SQLite >= 3.35 has both).
+            async with conn.execute(
+                "INSERT INTO alerts (kind, task_id, payload, created_at) VALUES (?, ?, ?, ?)"
+                " RETURNING id",
                 (alert.kind, alert.task_id, payload, when),
-            )
-            alert_id = cur.lastrowid
-            if alert_id is None:
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
                 raise StorageError("INSERT INTO alerts returned no row id")
+            alert_id = int(row[0])
             # The fan-out reads subscriptions inside the same transaction: exactly the chats
             # subscribed at detection time, and a concurrent /subscribe cannot half-see it.
             await conn.execute(
                 "INSERT INTO deliveries (alert_id, chat_id, thread_id, next_attempt_at, created_at)"
-                " SELECT ?, chat_id, thread_id, ?, ? FROM subscriptions",
+                # CAST: PostgreSQL cannot infer a bare select-list parameter's type.
+                " SELECT CAST(? AS BIGINT), chat_id, thread_id, ?, ? FROM subscriptions",
                 (alert_id, when, when),
             )
             alert_ids.append(alert_id)
@@ -132,7 +135,7 @@ async def record_poll(
 
 
 async def due_deliveries(
-    conn: aiosqlite.Connection, now: datetime, limit: int = 100
+    conn: Connection, now: datetime, limit: int = 100
 ) -> list[PendingDelivery]:
     """Return pending deliveries due at `now`: oldest alert first, then by chat and topic."""
     async with locked(conn):
@@ -166,7 +169,7 @@ async def due_deliveries(
     return result
 
 
-async def next_due_at(conn: aiosqlite.Connection) -> datetime | None:
+async def next_due_at(conn: Connection) -> datetime | None:
     """Return the earliest next attempt among pending deliveries, or None if none is pending."""
     async with (
         locked(conn),
@@ -179,7 +182,7 @@ async def next_due_at(conn: aiosqlite.Connection) -> datetime | None:
 
 
 async def mark_delivered(
-    conn: aiosqlite.Connection, delivery_id: int, now: datetime, *, message_id: int | None = None
+    conn: Connection, delivery_id: int, now: datetime, *, message_id: int | None = None
 ) -> bool:
     """Record that the delivery was sent (committed at once); return False if already delivered.
 
@@ -196,7 +199,7 @@ async def mark_delivered(
 
 
 async def mark_retry(
-    conn: aiosqlite.Connection, delivery_id: int, *, error: str, next_attempt_at: datetime
+    conn: Connection, delivery_id: int, *, error: str, next_attempt_at: datetime
 ) -> bool:
     """Count a failed attempt and schedule the next; return False if it is no longer pending."""
     async with transaction(conn):
@@ -208,9 +211,7 @@ async def mark_retry(
         return cur.rowcount > 0
 
 
-async def mark_dropped(
-    conn: aiosqlite.Connection, delivery_id: int, *, reason: str, now: datetime
-) -> bool:
+async def mark_dropped(conn: Connection, delivery_id: int, *, reason: str, now: datetime) -> bool:
     """Give up on a pending delivery (chat gone, too many attempts); return False if not pending."""
     async with transaction(conn):
         cur = await conn.execute(
@@ -221,7 +222,7 @@ async def mark_dropped(
         return cur.rowcount > 0
 
 
-async def count_pending(conn: aiosqlite.Connection) -> int:
+async def count_pending(conn: Connection) -> int:
     """Return how many deliveries are still to be sent."""
     async with (
         locked(conn),
@@ -231,7 +232,7 @@ async def count_pending(conn: aiosqlite.Connection) -> int:
     return 0 if row is None else int(row[0])
 
 
-async def count_pending_for_alert(conn: aiosqlite.Connection, alert_id: int) -> int:
+async def count_pending_for_alert(conn: Connection, alert_id: int) -> int:
     """Return how many of the alert's deliveries are still to be sent."""
     async with (
         locked(conn),
@@ -244,7 +245,7 @@ async def count_pending_for_alert(conn: aiosqlite.Connection, alert_id: int) -> 
     return 0 if row is None else int(row[0])
 
 
-async def awaiting_files(conn: aiosqlite.Connection) -> set[int]:
+async def awaiting_files(conn: Connection) -> set[int]:
     """Return the tasks whose completion alert still has deliveries to send (their file is kept)."""
     async with locked(conn):
         rows = await conn.execute_fetchall(
@@ -254,12 +255,13 @@ async def awaiting_files(conn: aiosqlite.Connection) -> set[int]:
     return {int(row[0]) for row in rows}
 
 
-async def outbox_stats(conn: aiosqlite.Connection) -> dict[str, int]:
+async def outbox_stats(conn: Connection) -> dict[str, int]:
     """Return delivery counts: pending, retrying (pending after a failure), delivered, dropped."""
     stats = {"pending": 0, "retrying": 0, "delivered": 0, "dropped": 0}
     async with locked(conn):
         rows = await conn.execute_fetchall(
-            "SELECT state, COUNT(*), SUM(attempts > 0) FROM deliveries GROUP BY state"
+            "SELECT state, COUNT(*), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END)"
+            " FROM deliveries GROUP BY state"
         )
     for state, count, with_failures in rows:
         stats[str(state)] = int(count)
@@ -268,7 +270,7 @@ async def outbox_stats(conn: aiosqlite.Connection) -> dict[str, int]:
     return stats
 
 
-async def prune_delivered(conn: aiosqlite.Connection, older_than: datetime) -> int:
+async def prune_delivered(conn: Connection, older_than: datetime) -> int:
     """Delete deliveries finished before `older_than` and alerts left without any; return rows.
 
     The count is deliveries plus alerts deleted. Pending deliveries are never touched, and an

@@ -8,15 +8,12 @@ processes on one database can never both take the last slot.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
-import aiosqlite
-
-from .db import from_db_time, locked, to_db_time, transaction
+from .db import DB_ERRORS, Connection, from_db_time, locked, to_db_time, transaction
 
 T = TypeVar("T")
 
@@ -64,16 +61,20 @@ def clamp_future(records: Sequence[BudgetRecord], now: datetime) -> list[BudgetR
 
 
 class SqliteBudgetStore:
-    """The budget in the bot's SQLite database (one connection, shared with the rest)."""
+    """The budget in the bot's database (one connection, shared with the rest).
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    Either engine: on PostgreSQL `transaction()` holds the write advisory lock, so every replica's
+    decision is serialised exactly as `BEGIN IMMEDIATE` serialises processes on SQLite.
+    """
+
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def transact(self, now: datetime, decide: Decide[T]) -> tuple[T, list[int]]:
         """Run `decide` over every row and apply its change atomically; return (result, new ids)."""
         try:
             return await self._transact(now, decide)
-        except (sqlite3.Error, ValueError, OSError) as err:
+        except DB_ERRORS as err:
             # ValueError: aiosqlite's "no active connection" once the database is closed.
             raise BudgetUnavailableError(f"SMSC budget not available: {err}") from err
 
@@ -106,16 +107,21 @@ class SqliteBudgetStore:
                 await conn.execute(f"DELETE FROM smsc_budget WHERE id IN ({marks})", ids)  # noqa: S608 - only placeholders
             added: list[int] = []
             for record in change.add:
-                cursor = await conn.execute(
-                    "INSERT INTO smsc_budget (scope, event, at, until) VALUES (?, ?, ?, ?)",
+                async with conn.execute(
+                    "INSERT INTO smsc_budget (scope, event, at, until) VALUES (?, ?, ?, ?)"
+                    " RETURNING id",
                     (record.scope, record.event, to_db_time(record.at), to_db_time(record.until)),
-                )
-                added.append(int(cursor.lastrowid or 0))
-                await cursor.close()
+                ) as cursor:
+                    row = await cursor.fetchone()
+                added.append(0 if row is None else int(row[0]))
         return change.result, added
 
 
-async def budget_rows(conn: aiosqlite.Connection) -> list[BudgetRecord]:
+# The name says what it is now that it is not only SQLite.
+DatabaseBudgetStore = SqliteBudgetStore
+
+
+async def budget_rows(conn: Connection) -> list[BudgetRecord]:
     """Every budget row, oldest first (for tests and diagnostics)."""
     async with (
         locked(conn),

@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from .db import from_db_time, locked, to_db_time, transaction
+from .db import Connection, from_db_time, locked, to_db_time, transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +21,13 @@ class StateEntry:
     updated_at: datetime
 
 
-async def get_state(conn: aiosqlite.Connection, key: str) -> str | None:
+async def get_state(conn: Connection, key: str) -> str | None:
     """Return the value stored under `key`, or None."""
     entry = await get_state_entry(conn, key)
     return None if entry is None else entry.value
 
 
-async def get_state_entry(conn: aiosqlite.Connection, key: str) -> StateEntry | None:
+async def get_state_entry(conn: Connection, key: str) -> StateEntry | None:
     """Return the value under `key` with the time it was set, or None."""
     async with (
         locked(conn),
@@ -41,7 +39,7 @@ async def get_state_entry(conn: aiosqlite.Connection, key: str) -> StateEntry | 
     return StateEntry(key=str(row[0]), value=str(row[1]), updated_at=from_db_time(row[2]))
 
 
-async def set_state(conn: aiosqlite.Connection, key: str, value: str | None, now: datetime) -> None:
+async def set_state(conn: Connection, key: str, value: str | None, now: datetime) -> None:
     """Store `value` under `key`; None deletes the key."""
     async with transaction(conn):
         if value is None:

@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from .chat_migrations import record_chat_migration
-from .db import from_db_time, locked, thread_from_db, thread_to_db, to_db_time, transaction
+from .db import (
+    Connection,
+    from_db_time,
+    locked,
+    thread_from_db,
+    thread_to_db,
+    to_db_time,
+    transaction,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +26,7 @@ class Subscription:
     created_at: datetime
 
 
-async def subscribe(
-    conn: aiosqlite.Connection, chat_id: int, thread_id: int | None, now: datetime
-) -> bool:
+async def subscribe(conn: Connection, chat_id: int, thread_id: int | None, now: datetime) -> bool:
     """Subscribe the chat/topic; return True if it was not subscribed yet."""
     async with transaction(conn):
         cur = await conn.execute(
@@ -33,7 +37,7 @@ async def subscribe(
         return cur.rowcount == 1
 
 
-async def unsubscribe(conn: aiosqlite.Connection, chat_id: int, thread_id: int | None) -> bool:
+async def unsubscribe(conn: Connection, chat_id: int, thread_id: int | None) -> bool:
     """Unsubscribe the chat/topic; return True if it was subscribed.
 
     Deliveries already queued for it stay: they were raised while it was subscribed.
@@ -46,7 +50,7 @@ async def unsubscribe(conn: aiosqlite.Connection, chat_id: int, thread_id: int |
         return cur.rowcount > 0
 
 
-async def list_subscriptions(conn: aiosqlite.Connection) -> list[Subscription]:
+async def list_subscriptions(conn: Connection) -> list[Subscription]:
     """Return every subscription, oldest first."""
     async with locked(conn):
         rows = await conn.execute_fetchall(
@@ -63,14 +67,14 @@ async def list_subscriptions(conn: aiosqlite.Connection) -> list[Subscription]:
     ]
 
 
-async def count_subscriptions(conn: aiosqlite.Connection) -> int:
+async def count_subscriptions(conn: Connection) -> int:
     """Return how many chats/topics are subscribed."""
     async with locked(conn), conn.execute("SELECT COUNT(*) FROM subscriptions") as cur:
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])
 
 
-async def is_subscribed(conn: aiosqlite.Connection, chat_id: int, thread_id: int | None) -> bool:
+async def is_subscribed(conn: Connection, chat_id: int, thread_id: int | None) -> bool:
     """Tell whether the chat/topic is subscribed."""
     async with (
         locked(conn),
@@ -83,7 +87,7 @@ async def is_subscribed(conn: aiosqlite.Connection, chat_id: int, thread_id: int
     return row is not None
 
 
-async def has_subscriptions(conn: aiosqlite.Connection, chat_id: int) -> bool:
+async def has_subscriptions(conn: Connection, chat_id: int) -> bool:
     """Tell whether the chat, or any forum topic of it, is subscribed."""
     async with (
         locked(conn),
@@ -94,7 +98,7 @@ async def has_subscriptions(conn: aiosqlite.Connection, chat_id: int) -> bool:
 
 
 async def remove_chat(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     chat_id: int,
     *,
     now: datetime,
@@ -116,7 +120,7 @@ async def remove_chat(
 
 
 async def migrate_chat(
-    conn: aiosqlite.Connection, old_chat_id: int, new_chat_id: int, *, now: datetime
+    conn: Connection, old_chat_id: int, new_chat_id: int, *, now: datetime
 ) -> int:
     """Move the chat's subscriptions and pending deliveries to its new id; return how many moved.
 
@@ -134,17 +138,22 @@ async def migrate_chat(
     async with transaction(conn):
         # Remembered with the move, so access follows the group to its new id (handlers.access).
         await record_chat_migration(conn, old_chat_id, new_chat_id, now=now)
-        # OR IGNORE skips the rows that would collide with an existing subscription of the new
-        # id; what remains under the old id afterwards are exactly those duplicates.
+        # NOT EXISTS skips the rows that would collide with an existing subscription of the new
+        # id (SQLite's UPDATE OR IGNORE, portably); what remains under the old id afterwards are
+        # exactly those duplicates.
         cur = await conn.execute(
-            "UPDATE OR IGNORE subscriptions SET chat_id = ? WHERE chat_id = ?",
-            (new_chat_id, old_chat_id),
+            "UPDATE subscriptions SET chat_id = ? WHERE chat_id = ? AND NOT EXISTS ("
+            " SELECT 1 FROM subscriptions AS s WHERE s.chat_id = ?"
+            " AND s.thread_id = subscriptions.thread_id)",
+            (new_chat_id, old_chat_id, new_chat_id),
         )
         moved = cur.rowcount
         await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_chat_id,))
         await conn.execute(
-            "UPDATE OR IGNORE deliveries SET chat_id = ? WHERE chat_id = ? AND state = 'pending'",
-            (new_chat_id, old_chat_id),
+            "UPDATE deliveries SET chat_id = ? WHERE chat_id = ? AND state = 'pending'"
+            " AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.chat_id = ?"
+            " AND d.alert_id = deliveries.alert_id AND d.thread_id = deliveries.thread_id)",
+            (new_chat_id, old_chat_id, new_chat_id),
         )
         await conn.execute(
             "UPDATE deliveries SET state = 'dropped', last_error = ?, finished_at = ?"

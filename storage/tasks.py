@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast, get_args
 
-import aiosqlite
-
-from .db import StorageError, from_db_time, locked, to_db_time, transaction
+from .db import Connection, StorageError, from_db_time, locked, to_db_time, transaction
 
 # Key in the state table; its value is when the first poll was recorded.
 BASELINE_KEY = "tasks.baseline_at"
@@ -34,14 +32,14 @@ class KnownTask:
     seen_at: datetime
 
 
-async def load_known_statuses(conn: aiosqlite.Connection) -> dict[int, int]:
+async def load_known_statuses(conn: Connection) -> dict[int, int]:
     """Return task id -> last stored status for every known task."""
     async with locked(conn):
         rows = await conn.execute_fetchall("SELECT id, status FROM tasks")
     return {int(task_id): int(status) for task_id, status in rows}
 
 
-async def get_known_task(conn: aiosqlite.Connection, task_id: int) -> KnownTask | None:
+async def get_known_task(conn: Connection, task_id: int) -> KnownTask | None:
     """Return the stored task, or None if no poll has seen it."""
     async with (
         locked(conn),
@@ -55,14 +53,14 @@ async def get_known_task(conn: aiosqlite.Connection, task_id: int) -> KnownTask 
     )
 
 
-async def count_known_tasks(conn: aiosqlite.Connection) -> int:
+async def count_known_tasks(conn: Connection) -> int:
     """Return how many tasks are stored."""
     async with locked(conn), conn.execute("SELECT COUNT(*) FROM tasks") as cur:
         row = await cur.fetchone()
     return 0 if row is None else int(row[0])
 
 
-async def baseline_done(conn: aiosqlite.Connection) -> bool:
+async def baseline_done(conn: Connection) -> bool:
     """Tell whether the first poll has been recorded (so changes from now on are news)."""
     async with (
         locked(conn),
@@ -72,9 +70,7 @@ async def baseline_done(conn: aiosqlite.Connection) -> bool:
     return row is not None
 
 
-async def _upsert_tasks(
-    conn: aiosqlite.Connection, tasks: Sequence[TaskSnapshot], when: str
-) -> None:
+async def _upsert_tasks(conn: Connection, tasks: Sequence[TaskSnapshot], when: str) -> None:
     """Store the tasks' status/name; call inside `transaction()` (record_poll does)."""
     # The WHERE on DO UPDATE skips rows whose status and name are unchanged: SQLite still looks
     # each id up, but writes (and journals) only what changed, so a steady 10,000-task poll
@@ -83,12 +79,13 @@ async def _upsert_tasks(
         "INSERT INTO tasks (id, status, name, seen_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET"
         "  status = excluded.status, name = excluded.name, seen_at = excluded.seen_at"
-        " WHERE tasks.status IS NOT excluded.status OR tasks.name IS NOT excluded.name",
+        # <> rather than IS NOT: both columns are NOT NULL, and <> is also PostgreSQL.
+        " WHERE tasks.status <> excluded.status OR tasks.name <> excluded.name",
         [(int(t.id), int(t.status), t.name, when) for t in tasks],
     )
 
 
-async def _mark_baseline(conn: aiosqlite.Connection, when: str) -> None:
+async def _mark_baseline(conn: Connection, when: str) -> None:
     """Record that the first poll happened (keeps the first time); call inside `transaction()`."""
     await conn.execute(
         "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -111,14 +108,14 @@ class TaskOutcome:
     alerted: bool
 
 
-async def load_finished_ids(conn: aiosqlite.Connection) -> set[int]:
+async def load_finished_ids(conn: Connection) -> set[int]:
     """Return the ids of every task whose outcome is recorded (they never alert again)."""
     async with locked(conn):
         rows = await conn.execute_fetchall("SELECT task_id FROM task_outcomes")
     return {int(row[0]) for row in rows}
 
 
-async def get_outcome(conn: aiosqlite.Connection, task_id: int) -> TaskOutcome | None:
+async def get_outcome(conn: Connection, task_id: int) -> TaskOutcome | None:
     """Return the recorded outcome of a task, or None while it has none."""
     async with (
         locked(conn),
@@ -136,7 +133,7 @@ async def get_outcome(conn: aiosqlite.Connection, task_id: int) -> TaskOutcome |
 
 
 async def record_outcomes(
-    conn: aiosqlite.Connection, outcomes: Sequence[TaskOutcome], now: datetime
+    conn: Connection, outcomes: Sequence[TaskOutcome], now: datetime
 ) -> set[int]:
     """Record first outcomes; return the task ids that were new (an alert may go only to those).
 

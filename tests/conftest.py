@@ -10,7 +10,7 @@ import pytest
 from bot.logs import quiet_libraries
 
 # Fixtures shared across test files live in these modules.
-pytest_plugins = ["tests.smsc_support", "tests.storage_support"]
+pytest_plugins = ["tests.smsc_support", "tests.pg_support", "tests.storage_support"]
 
 # As `python -m bot` does: PTB 22 warns on every RetryAfter unless time periods are timedeltas,
 # and warnings are errors in this suite.
@@ -23,6 +23,7 @@ SECRETS = (
     "pa55-Секрет-0xC0FFEE",  # tests/test_smsc_client.py
     "key-6f1c2a9d4b7e",  # tests/test_smsc_client.py
     "s3cret_Hook-token",  # the webhook secret in tests/test_e2e_hosted.py
+    "pg-Pa55word-C0FFEE",  # the PostgreSQL password, tests/pg_support.py
 )
 
 

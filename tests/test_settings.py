@@ -81,7 +81,9 @@ def test_apikey_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"ALLOWED_CHAT_IDS": "12,abc"}, "ALLOWED_CHAT_IDS", "integer chat ids"),
         ({"POLL_INTERVAL": "5"}, "POLL_INTERVAL", "greater than or equal to 20"),
         ({"POLL_INTERVAL": "soon"}, "POLL_INTERVAL", "number"),
-        ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL", "sqlite:///"),
+        ({"DATABASE_URL": "postgres://x"}, "DATABASE_URL", "postgresql://user:password@host"),
+        ({"DATABASE_URL": "mysql://u:pa55-word@h/db"}, "DATABASE_URL", "sqlite:///"),
+        ({"DATABASE_URL": "postgresql://u:pa55-word@h:port/db"}, "DATABASE_URL", "not a number"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "DEBUG"),
         ({"SMSC_API_URL": "not a url"}, "SMSC_API_URL", "URL"),
         ({"WEBHOOK_URL": "http://example.com/hook", "WEBHOOK_SECRET": "abc"}, None, "https"),
@@ -205,3 +207,24 @@ def test_entry_point_says_plainly_when_telegram_is_unreachable(tmp_path: Path) -
     # PTB logs its own traceback of the failed request above; the last line says what is wrong.
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot reach the Telegram Bot API")
+
+
+def test_a_postgresql_url_is_accepted_and_its_password_is_a_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = "postgresql://bot:p%40ss-W0rd-77@db.internal:5432/bot"
+    s = settings_from({**GOOD, "DATABASE_URL": url, "REPLICA_ID": "node-a"}, monkeypatch)
+    assert s.is_postgres
+    assert s.database_password == "p@ss-W0rd-77"
+    assert "p@ss-W0rd-77" in s.secrets
+    assert s.replica == "node-a"
+    assert s.files_dir == Path("data/postgresql.downloads")
+
+
+def test_sqlite_has_no_database_password_and_a_default_replica_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = settings_from(GOOD, monkeypatch)
+    assert not s.is_postgres
+    assert s.database_password is None
+    assert s.replica.endswith(f"-{os.getpid()}")

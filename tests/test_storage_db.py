@@ -194,6 +194,7 @@ def test_packaged_migrations_split_cleanly() -> None:
         assert all(sqlite3.complete_statement(s) for s in statements)
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     ("pragma", "expected"),
     [
@@ -207,6 +208,7 @@ async def test_pragmas(db: aiosqlite.Connection, pragma: str, expected: object) 
     assert await _scalar(db, f"PRAGMA {pragma}") == expected
 
 
+@pytest.mark.sqlite_only
 async def test_autocommit_outside_transactions(db: aiosqlite.Connection) -> None:
     assert db.isolation_level is None
     await subscribe(db, 1, None, T0)
@@ -283,6 +285,7 @@ async def test_nested_transaction_is_a_savepoint(db: aiosqlite.Connection) -> No
     assert await get_state(db, "k") == "v"
 
 
+@pytest.mark.sqlite_only
 async def test_concurrent_writers_do_not_interleave(db: aiosqlite.Connection) -> None:
     trace: list[str] = []
     await db.set_trace_callback(trace.append)

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import aiosqlite
+import asyncpg
 import pytest
 
 from storage import health, open_database, set_state, subscribe, transaction
@@ -18,6 +19,7 @@ async def _read_only(db: aiosqlite.Connection, *, on: bool) -> None:
     await db.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
 
 
+@pytest.mark.sqlite_only  # PRAGMA query_only
 async def test_a_refused_write_is_reported_once_then_cleared_by_a_commit(
     db: aiosqlite.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -45,7 +47,7 @@ async def test_errors_that_say_nothing_about_the_disk_are_not_counted(
     db: aiosqlite.Connection,
 ) -> None:
     await subscribe(db, 1, None, T0)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
         async with transaction(db):
             await db.execute(
                 "INSERT INTO subscriptions (chat_id, thread_id, created_at) VALUES (1, 0, 'x')"

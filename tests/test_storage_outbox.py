@@ -143,6 +143,7 @@ async def test_record_poll_is_all_or_nothing(
     assert not db.in_transaction
 
 
+@pytest.mark.sqlite_only  # a SQLite trigger makes the failure
 async def test_record_poll_rolls_back_when_sqlite_fails_mid_way(db: aiosqlite.Connection) -> None:
     # A trigger makes the deliveries INSERT of the second alert fail inside SQLite itself.
     await db.execute(
