@@ -239,8 +239,14 @@ class UpdateIntake:
             return f"no getUpdates round trip finished for {idle:.0f} s"
         return None
 
-    def problem(self, app: Application[Any, Any, Any, Any, Any, Any]) -> str | None:
-        """Why the update loop is dead or wedged (for /healthz), or None while it works."""
+    def problem(
+        self, app: Application[Any, Any, Any, Any, Any, Any], *, polling: bool = True
+    ) -> str | None:
+        """Why the update loop is dead or wedged (for /healthz), or None while it works.
+
+        `polling` False: this process is not meant to call getUpdates (a standby replica: only
+        the leader may), so only the processing side is checked.
+        """
         # PTB 22 exposes neither task; read its private attributes, and treat a missing one
         # (another PTB version) as "unknown", leaving the round-trip and queue checks.
         fetcher: asyncio.Task[Any] | None = getattr(app, "_Application__update_fetcher_task", None)
@@ -250,12 +256,12 @@ class UpdateIntake:
         if stuck is not None:
             return f"updates waiting for {stuck:.0f} s with nobody taking them"
         updater = app.updater
-        if updater is None:
-            return None  # webhook mode: the queue is all there is
+        if updater is None or not polling:
+            return None  # webhook mode or a standby: the queue is all there is
         if not updater.running:
             return "update polling not running"
-        polling: asyncio.Task[Any] | None = getattr(updater, "_Updater__polling_task", None)
-        if polling is not None and polling.done():
+        poll_task: asyncio.Task[Any] | None = getattr(updater, "_Updater__polling_task", None)
+        if poll_task is not None and poll_task.done():
             return "update polling stopped"
         return self.polling_problem()
 

@@ -66,7 +66,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 def update_loop_problem(app: App) -> str | None:
     """Why updates no longer reach the handlers (dead or wedged loop), or None."""
-    return app.bot_data.updates.problem(app)
+    leadership = app.bot_data.services.leadership
+    polling = leadership is None or leadership.leading  # only the leader calls getUpdates
+    return app.bot_data.updates.problem(app, polling=polling)
 
 
 async def readyz(request: web.Request) -> web.Response:
