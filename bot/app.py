@@ -25,6 +25,7 @@ import handlers
 import storage
 from bot import __version__
 from bot.clock import Clock, SystemClock
+from bot.command_texts import menu
 from bot.context import App, BotData, Context, Services
 from bot.delivery import Deliverer
 from bot.documents import TaskFiles
@@ -32,7 +33,6 @@ from bot.i18n import Translator, check_catalogs, translator
 from bot.lifecycle import Lifecycle, StopTimes, TrackedUpdateProcessor
 from bot.metrics import Metrics
 from bot.periodic import Periodic
-from bot.render import commands
 from bot.settings import Settings
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
@@ -366,4 +366,4 @@ async def stop_application(app: App) -> None:
 
 def _menu(t: Translator) -> list[BotCommand]:
     """The command menu in `t`'s language."""
-    return [BotCommand(name, description) for name, description in commands(t)]
+    return [BotCommand(name, description) for name, description in menu(t)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.render import COMMANDS
+from bot.command_texts import COMMANDS
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
 from tests.rig import ADMIN_CHAT, STRANGER, TEAM_GROUP, Rig, running_rig
@@ -52,14 +52,14 @@ def add_tasks(rig: Rig) -> None:
 async def test_commands_are_registered_in_the_menu(rig: Rig) -> None:
     calls = await rig.emu.wait_for("setMyCommands")
     names = [c["command"] for c in calls[0].params["commands"]]
-    assert names == [name for name, _ in COMMANDS]
+    assert names == [c.name for c in COMMANDS]
 
 
 @pytest.mark.parametrize("command", ["/start", "/help"])
 async def test_help_lists_every_command(rig: Rig, command: str) -> None:
     text = await rig.reply_text(ADMIN_CHAT, command)
-    for name, _ in COMMANDS:
-        assert f"/{name}" in text
+    for entry in COMMANDS:
+        assert f"/{entry.name}" in text
 
 
 async def test_group_command_addressed_to_the_bot(rig: Rig) -> None:
