@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 import aiohttp
 import aiosqlite
 from telegram import BotCommand
+from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import ApplicationBuilder, ContextTypes, JobQueue
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, JobQueue
 
 import handlers
 import storage
@@ -312,6 +313,9 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(context_types)
+        # Every text we send is HTML we escaped (bot/render.py), and a reply is never a quote:
+        # said once here, not at each call site. A plain text passes parse_mode=None itself.
+        .defaults(Defaults(parse_mode=ParseMode.HTML, do_quote=False))
         .job_queue(JobQueue[Context]())
         # Concurrent: a slow /get never holds up another chat's /tasks; tracked: a stop can
         # cut a handler short instead of waiting for it.

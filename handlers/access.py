@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import Message, Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ExtBot, TypeHandler
 
@@ -188,7 +188,6 @@ class AccessGate:
             await bot.send_message(
                 chat_id,
                 not_allowed_text(chat_id, t),
-                parse_mode=ParseMode.HTML,
                 message_thread_id=topic,
                 rate_limit_args=DISPOSABLE,
             )

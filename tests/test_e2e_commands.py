@@ -274,6 +274,7 @@ async def test_unexpected_error_is_logged_and_user_told(
     rig.emu.send_message(ADMIN_CHAT, "/tasks")
     calls = await rig.emu.wait_for("sendMessage", predicate=lambda c: c.status == 200)
     assert "Something went wrong" in calls[-1].params["text"]
+    assert "parse_mode" not in calls[-1].params  # plain on purpose, whatever the Defaults
     assert any(r.levelname == "ERROR" for r in caplog.records)
 
 
