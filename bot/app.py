@@ -17,13 +17,15 @@ from datetime import datetime, timedelta
 
 import aiohttp
 from telegram import BotCommand
+from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import ApplicationBuilder, ContextTypes, JobQueue
+from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, JobQueue
 
 import handlers
 import storage
 from bot import __version__
 from bot.clock import Clock, SystemClock
+from bot.command_texts import menu
 from bot.context import App, BotData, Context, Services
 from bot.delivery import Deliverer
 from bot.documents import TaskFiles
@@ -32,7 +34,6 @@ from bot.leadership import Duty, Leadership
 from bot.lifecycle import Lifecycle, StopTimes, TrackedUpdateProcessor
 from bot.metrics import Metrics
 from bot.periodic import Periodic
-from bot.render import commands
 from bot.settings import Settings
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
@@ -345,6 +346,9 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(context_types)
+        # Every text we send is HTML we escaped (bot/render.py), and a reply is never a quote:
+        # said once here, not at each call site. A plain text passes parse_mode=None itself.
+        .defaults(Defaults(parse_mode=ParseMode.HTML, do_quote=False))
         .job_queue(JobQueue[Context]())
         # Concurrent: a slow /get never holds up another chat's /tasks; tracked: a stop can
         # cut a handler short instead of waiting for it.
@@ -399,4 +403,4 @@ async def stop_application(app: App) -> None:
 
 def _menu(t: Translator) -> list[BotCommand]:
     """The command menu in `t`'s language."""
-    return [BotCommand(name, description) for name, description in commands(t)]
+    return [BotCommand(name, description) for name, description in menu(t)]

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
@@ -484,14 +483,16 @@ class Deliverer:
     async def _text(
         self, d: storage.PendingDelivery, text: str, *, quiet: bool = False, html: bool = True
     ) -> int:
+        # HTML is the application's default (bot/app.py); the minimal fallback is plain on purpose.
+        plain: dict[str, None] = {} if html else {"parse_mode": None}
         message = await self._bot.send_message(
             d.chat_id,
             text,
-            parse_mode=ParseMode.HTML if html else None,
             message_thread_id=d.thread_id,
             disable_notification=quiet,
             disable_web_page_preview=True,
             rate_limit_args=BACKGROUND,
+            **plain,
         )
         return message.message_id
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from telegram import Message
-from telegram.constants import ChatAction, ParseMode
+from telegram.constants import ChatAction
 from telegram.error import BadRequest
 from telegram.ext import ExtBot
 
@@ -408,7 +408,6 @@ async def _send_document(
         document,
         filename=facts.filename,
         caption=caption(facts) if caption else None,
-        parse_mode=ParseMode.HTML,
         message_thread_id=thread_id,
         read_timeout=120,  # an upload of up to 50 MB takes a while
         write_timeout=300,

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.command_texts import metric_label
 from bot.smsc.client import SmscStats
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from handlers.access import RefusalStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-KNOWN_COMMANDS = frozenset({"start", "help", "tasks", "get", "subscribe", "unsubscribe", "status"})
 
 
 class _SmscStatsCollector(Collector):
@@ -192,7 +192,7 @@ class Metrics:
 
     def command(self, name: str) -> None:
         """Count a command; unknown ones share one label so users cannot grow the label set."""
-        self.commands.labels(name if name in KNOWN_COMMANDS else "other").inc()
+        self.commands.labels(metric_label(name)).inc()
 
     def render(self) -> bytes:
         """The exposition text."""

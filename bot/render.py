@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.command_texts import usage_lines
 from bot.i18n import N_, SOURCE, Translator
 from bot.smsc.models import SMSC_TIME_FORMAT, SMSC_TZ, Task, TaskStatus
 
@@ -276,41 +277,8 @@ def usage_text(bot_username: str | None = None, t: Translator = SOURCE) -> str:
             "an export completes (with the file) or fails."
         )
         + "\n\n"
-        + "\n".join(
-            (
-                _("/tasks — recent tasks, newest first"),
-                _(
-                    "/tasks <i>filter</i> — only pending, running, active, completed, canceled "
-                    "or failed"
-                ),
-                _(
-                    "/get <i>id</i> — the CSV of a completed task "
-                    "(also /get <i>file or task name</i>)"
-                ),
-                _("/subscribe — send alerts to this chat (or forum topic)"),
-                _("/unsubscribe — stop alerts here"),
-                _("/status — SMSC connection, watcher and bot health"),
-                _("/language <i>ru</i> or <i>en</i> — the language I speak in this chat"),
-                _("/help — this message"),
-            )
-        )
+        + "\n".join(usage_lines(t))
     )
-
-
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("tasks", N_("Recent deferred tasks (optionally: failed, running, ...)")),
-    ("get", N_("Download a completed task's CSV: /get <id>")),
-    ("subscribe", N_("Get alerts here when tasks complete or fail")),
-    ("unsubscribe", N_("Stop alerts in this chat")),
-    ("status", N_("SMSC connection and watcher status")),
-    ("language", N_("Language of this chat: /language ru or en")),
-    ("help", N_("What this bot does")),
-)
-
-
-def commands(t: Translator = SOURCE) -> list[tuple[str, str]]:
-    """The command menu in `t`'s language (one table for every language)."""
-    return [(name, t.gettext(description)) for name, description in COMMANDS]
 
 
 def not_allowed_text(chat_id: int, t: Translator = SOURCE) -> str:

@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import Message, Update
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ExtBot, TypeHandler
 
 import storage
+from bot.command_texts import COMMAND_NAMES
 from bot.context import Context, Services
 from bot.i18n import Translator, translator
-from bot.render import COMMANDS, not_allowed_text
+from bot.render import not_allowed_text
 from bot.telegram_limits import DISPOSABLE, SendAbandoned, SendOptions
 from handlers.language import default_language
 
@@ -42,7 +43,6 @@ ACCESS_GROUP = -100
 REFUSAL_WINDOW = 300.0  # seconds: one "not allowed" per stranger chat per five minutes
 MAX_STRANGERS = 4096  # chats remembered; the least recently seen is forgotten first
 MAX_PENDING_REFUSALS = 32  # refusals waiting for a send slot; more are dropped
-OUR_COMMANDS = frozenset({"start", *(name for name, _ in COMMANDS)})
 
 
 @dataclass(slots=True)
@@ -188,7 +188,6 @@ class AccessGate:
             await bot.send_message(
                 chat_id,
                 not_allowed_text(chat_id, t),
-                parse_mode=ParseMode.HTML,
                 message_thread_id=topic,
                 rate_limit_args=DISPOSABLE,
             )
@@ -217,7 +216,7 @@ def is_command_for_us(message: Message, username: str | None) -> bool:
     name, at, addressee = text.split(maxsplit=1)[0][1:].partition("@")
     if at:
         return addressee.lower() == (username or "").lower()
-    return message.chat.type == ChatType.PRIVATE or name.lower() in OUR_COMMANDS
+    return message.chat.type == ChatType.PRIVATE or name.lower() in COMMAND_NAMES
 
 
 def gate_of(app: Application[Any, Any, Any, Any, Any, Any]) -> AccessGate:

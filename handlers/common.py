@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from telegram import Message, Update
-from telegram.constants import ParseMode
 
 from bot.error_words import translate_error
 from bot.i18n import SOURCE, Translator
@@ -12,13 +11,11 @@ from bot.smsc.errors import SmscError, SmscSlowError
 
 
 async def reply(update: Update, text: str) -> Message | None:
-    """Reply in the update's chat (and forum topic) with HTML parse mode."""
+    """Reply in the update's chat (and forum topic); HTML and no quote are the app's Defaults."""
     message = update.effective_message
     if message is None:
         return None
-    return await message.reply_text(
-        text, parse_mode=ParseMode.HTML, disable_web_page_preview=True, do_quote=False
-    )
+    return await message.reply_text(text, disable_web_page_preview=True)
 
 
 def smsc_error_text(err: SmscError, t: Translator = SOURCE) -> str:

@@ -53,7 +53,8 @@ async def on_error(update: object, context: Context) -> None:
     try:
         if update.effective_message is not None:
             sorry = (await _translator(update, context)).gettext(SORRY)
-            await update.effective_message.reply_text(sorry, do_quote=False)
+            # Plain on purpose: the last-resort reply must not depend on markup parsing.
+            await update.effective_message.reply_text(sorry, parse_mode=None)
     except Exception:
         log.warning("could not tell the user about the error", exc_info=True)
 

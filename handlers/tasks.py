@@ -6,7 +6,6 @@ import logging
 import re
 
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from bot.context import Context
@@ -61,9 +60,7 @@ async def tasks_command(update: Update, context: Context) -> None:
         return
     await message.reply_text(
         with_note(page.text, note),
-        parse_mode=ParseMode.HTML,
         reply_markup=_keyboard(page, status_filter, t),
-        do_quote=False,
     )
 
 
@@ -116,7 +113,7 @@ async def _show_page(
         return
     if message.is_accessible:
         try:
-            await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=keyboard)
+            await query.edit_message_text(text, reply_markup=keyboard)
         except BadRequest as err:
             reason = str(err).lower()
             if "not modified" in reason:
@@ -136,7 +133,6 @@ async def _show_page(
     await context.bot.send_message(
         message.chat.id,
         text,
-        parse_mode=ParseMode.HTML,
         reply_markup=keyboard,
         message_thread_id=topic if in_topic else None,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.render import COMMANDS
+from bot.command_texts import COMMANDS
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
 from tests.rig import ADMIN_CHAT, STRANGER, TEAM_GROUP, Rig, running_rig
@@ -52,14 +52,14 @@ def add_tasks(rig: Rig) -> None:
 async def test_commands_are_registered_in_the_menu(rig: Rig) -> None:
     calls = await rig.emu.wait_for("setMyCommands")
     names = [c["command"] for c in calls[0].params["commands"]]
-    assert names == [name for name, _ in COMMANDS]
+    assert names == [c.name for c in COMMANDS]
 
 
 @pytest.mark.parametrize("command", ["/start", "/help"])
 async def test_help_lists_every_command(rig: Rig, command: str) -> None:
     text = await rig.reply_text(ADMIN_CHAT, command)
-    for name, _ in COMMANDS:
-        assert f"/{name}" in text
+    for entry in COMMANDS:
+        assert f"/{entry.name}" in text
 
 
 async def test_group_command_addressed_to_the_bot(rig: Rig) -> None:
@@ -274,6 +274,7 @@ async def test_unexpected_error_is_logged_and_user_told(
     rig.emu.send_message(ADMIN_CHAT, "/tasks")
     calls = await rig.emu.wait_for("sendMessage", predicate=lambda c: c.status == 200)
     assert "Something went wrong" in calls[-1].params["text"]
+    assert "parse_mode" not in calls[-1].params  # plain on purpose, whatever the Defaults
     assert any(r.levelname == "ERROR" for r in caplog.records)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import storage
-from bot.render import COMMANDS
+from bot.command_texts import COMMANDS
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
 from tests.rig import ADMIN_CHAT, TEAM_GROUP, Rig, running_rig
@@ -55,7 +55,7 @@ async def test_menu_is_registered_in_both_languages(rig: Rig) -> None:
     english = rig.emu.commands_for(None, "")
     russian = rig.emu.commands_for(None, "ru")
     assert [c["command"] for c in english] == [c["command"] for c in russian]
-    assert [c["command"] for c in english] == [name for name, _ in COMMANDS]
+    assert [c["command"] for c in english] == [c.name for c in COMMANDS]
     assert english[0]["description"].startswith("Recent deferred tasks")
     assert russian[0]["description"].startswith("Последние отложенные задачи")
     assert "language" in [c["command"] for c in russian]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot import render
+from bot import command_texts, render
 from bot.documents import FileFacts
 from bot.i18n import LANGUAGES, Language, Translator, translator
 from bot.render import (
@@ -169,8 +169,8 @@ def test_every_renderer_fits_and_parses_whatever_the_input(name: str, language: 
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_command_menu_fits_telegram_in_every_language(language: Language) -> None:
-    menu = render.commands(translator(language))
-    assert [name for name, _ in menu] == [name for name, _ in render.COMMANDS]
+    menu = command_texts.menu(translator(language))
+    assert [name for name, _ in menu] == [c.name for c in command_texts.COMMANDS]
     for _, description in menu:
         assert 1 <= len(description) <= 256  # BotCommand.description's limits
     if language == "ru":
@@ -180,7 +180,7 @@ def test_command_menu_fits_telegram_in_every_language(language: Language) -> Non
 def test_public_renderers_are_all_covered() -> None:
     helpers = {
         "esc", "neutralise", "shorten", "utf16_len", "visible_len", "fit", "format_when",
-        "format_duration", "format_size", "commands",
+        "format_duration", "format_size",
     }  # fmt: skip
     public = {
         name
