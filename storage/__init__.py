@@ -4,6 +4,7 @@ Plain async functions over one `aiosqlite.Connection` (see `db` for why each tak
 connection's lock); times go in and come out as aware UTC datetimes supplied by the caller.
 """
 
+from .alert_kinds import OUTCOME_KINDS, AlertKind, DeliveryState
 from .chat_migrations import (
     ChatMigration,
     list_chat_migrations,
@@ -27,7 +28,6 @@ from .files import CachedFile, delete_cached_file, get_cached_file, put_cached_f
 from .languages import get_chat_language, set_chat_language
 from .outbox import (
     ALERT_KINDS,
-    AlertKind,
     NewAlert,
     PendingDelivery,
     count_pending,
@@ -54,7 +54,6 @@ from .subscriptions import (
 )
 from .tasks import (
     KnownTask,
-    OutcomeKind,
     TaskOutcome,
     TaskSnapshot,
     baseline_done,
@@ -68,13 +67,14 @@ from .tasks import (
 
 __all__ = [
     "ALERT_KINDS",
+    "OUTCOME_KINDS",
     "AlertKind",
     "CachedFile",
     "ChatMigration",
+    "DeliveryState",
     "KnownTask",
     "Migration",
     "NewAlert",
-    "OutcomeKind",
     "PendingDelivery",
     "StateEntry",
     "StorageError",

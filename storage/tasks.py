@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, cast, get_args
 
 import aiosqlite
 
+from .alert_kinds import OUTCOME_KINDS, AlertKind
 from .db import StorageError, from_db_time, locked, to_db_time, transaction
 
 # Key in the state table; its value is when the first poll was recorded.
@@ -98,7 +98,6 @@ async def _mark_baseline(conn: aiosqlite.Connection, when: str) -> None:
 
 # --- outcomes: what the watcher concluded about each finished task (migration 0002) -----------
 
-OutcomeKind = Literal["completed", "failed", "canceled"]
 _CHUNK = 500  # ids per IN (...): well under SQLite's oldest limit of 999 parameters
 
 
@@ -107,7 +106,7 @@ class TaskOutcome:
     """A task's first final status, and whether an alert was queued for it."""
 
     task_id: int
-    kind: OutcomeKind
+    kind: AlertKind  # one of OUTCOME_KINDS
     alerted: bool
 
 
@@ -130,9 +129,9 @@ async def get_outcome(conn: aiosqlite.Connection, task_id: int) -> TaskOutcome |
     if row is None:
         return None
     kind = str(row[1])
-    if kind not in get_args(OutcomeKind):
+    if kind not in OUTCOME_KINDS:
         raise StorageError(f"unknown outcome kind {kind!r} in the database")
-    return TaskOutcome(int(row[0]), cast(OutcomeKind, kind), bool(row[2]))
+    return TaskOutcome(int(row[0]), AlertKind(kind), bool(row[2]))
 
 
 async def record_outcomes(
