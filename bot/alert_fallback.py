@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from bot.alert_model import AlertKind, stored_task_name
 from bot.i18n import SOURCE, Translator
 
 NAME_CHARS = 40
@@ -50,31 +51,34 @@ def safe_cut(text: str, limit: int = NAME_CHARS) -> str:
     return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
 
 
-def _task_name(payload: Mapping[str, Any]) -> str:
-    task = payload.get("task")
-    name = task.get("name") if isinstance(task, Mapping) else None
-    return safe_cut(name) if isinstance(name, str) else ""
-
-
 def minimal_text(
-    kind: str, task_id: int | None, payload: Mapping[str, Any], t: Translator = SOURCE
+    kind: AlertKind, task_id: int | None, payload: Mapping[str, Any], t: Translator = SOURCE
 ) -> str:
-    """The minimal alert for a delivery of `kind` (plain text, a few hundred bytes at most)."""
+    """The minimal alert for a delivery of `kind` (plain text, a few hundred bytes at most).
+
+    It reads the raw payload, not the typed alert: it is also what a payload that no longer
+    reads as its kind's alert is sent as.
+    """
     _ = t.gettext
-    name = _task_name(payload)
+    stored = stored_task_name(payload)
+    name = safe_cut(stored) if stored is not None else ""
     if name:
         label = _("Task #{id} ({name})").format(id=task_id, name=name)
     else:
         label = _("Task #{id}").format(id=task_id)
     note = _("The full alert could not be sent.")
-    if kind == "completed":
-        return _("{task} completed. {note} Send /get {id} for its file.").format(
-            task=label, note=note, id=task_id
-        )
-    if kind == "failed":
-        return _("{task} failed. {note}").format(task=label, note=note)
-    if kind == "canceled":
-        return _("{task} was canceled. {note}").format(task=label, note=note)
-    if kind == "smsc_recovered":
-        return _("SMSC answers again. {note} See /status.").format(note=note)
-    return _("SMSC problem: the bot cannot work with SMSC. {note} See /status.").format(note=note)
+    match kind:
+        case AlertKind.COMPLETED:
+            return _("{task} completed. {note} Send /get {id} for its file.").format(
+                task=label, note=note, id=task_id
+            )
+        case AlertKind.FAILED:
+            return _("{task} failed. {note}").format(task=label, note=note)
+        case AlertKind.CANCELED:
+            return _("{task} was canceled. {note}").format(task=label, note=note)
+        case AlertKind.SMSC_RECOVERED:
+            return _("SMSC answers again. {note} See /status.").format(note=note)
+        case _:  # AlertKind.SMSC_PROBLEM
+            return _("SMSC problem: the bot cannot work with SMSC. {note} See /status.").format(
+                note=note
+            )

@@ -26,6 +26,17 @@ from telegram.ext import ExtBot
 
 import storage
 from bot.alert_fallback import is_content_refusal, minimal_text
+from bot.alert_model import (
+    Alert,
+    AlertKind,
+    AlertPayloadError,
+    CanceledAlert,
+    CompletedAlert,
+    FailedAlert,
+    SmscProblemAlert,
+    SmscRecoveredAlert,
+    from_outbox,
+)
 from bot.clock import Clock
 from bot.documents import FileFacts, FileTooLargeError, TaskFiles
 from bot.error_words import translate_error
@@ -40,7 +51,6 @@ from bot.render import (
     recovered_text,
 )
 from bot.smsc.errors import SmscError, SmscNotFoundError
-from bot.smsc.models import Task
 from bot.telegram_limits import BACKGROUND, SendOptions, retry_after_seconds
 from storage import health as db_health
 from storage.db import STORAGE_ERRORS
@@ -72,7 +82,7 @@ class _Sent:
     message_id: int
     at: datetime
     alert_id: int
-    kind: str
+    kind: AlertKind
     task_id: int | None
 
 
@@ -278,7 +288,7 @@ class Deliverer:
 
     async def _deliver_alert(self, deliveries: list[storage.PendingDelivery]) -> int:
         first = deliveries[0]
-        if first.kind != "completed":
+        if first.kind is not AlertKind.COMPLETED:
             await self._gather(deliveries)
         else:
             # One chat uploads the file, the others then reuse its file_id. A chat-specific
@@ -297,7 +307,7 @@ class Deliverer:
         await self._forget_if_settled(first.alert_id, first.kind, first.task_id)
         return len(deliveries)
 
-    async def _forget_if_settled(self, alert_id: int, kind: str, task_id: int | None) -> None:
+    async def _forget_if_settled(self, alert_id: int, kind: AlertKind, task_id: int | None) -> None:
         """Once none of the alert's deliveries is pending, drop what was kept for it."""
         if any(s.alert_id == alert_id for s in self._sent.values()):
             return
@@ -305,7 +315,7 @@ class Deliverer:
             return
         self._no_file.pop(alert_id, None)
         self._minimal.pop(alert_id, None)
-        if kind == "completed" and task_id is not None:
+        if kind is AlertKind.COMPLETED and task_id is not None:
             await self._files.release(task_id)
 
     async def _gather(self, deliveries: Iterable[storage.PendingDelivery]) -> None:
@@ -446,18 +456,22 @@ class Deliverer:
 
     async def _send(self, d: storage.PendingDelivery, *, minimal: bool) -> int:
         t = await self._translator(d.chat_id)
+        quiet = d.kind is AlertKind.CANCELED
         if minimal:
             plain = minimal_text(d.kind, d.task_id, d.payload, t)
-            return await self._text(d, plain, quiet=d.kind == "canceled", html=False)
+            return await self._text(d, plain, quiet=quiet, html=False)
         no_file = self._no_file.get(d.alert_id)
         try:
-            text, task, detected_at = _render(d, no_file(t) if no_file else None, t)
-        except (KeyError, TypeError, ValueError) as err:  # pydantic's ValidationError included
+            alert = from_outbox(d)
+            text = _render(alert, no_file(t) if no_file else None, t)
+        except (KeyError, TypeError, ValueError) as err:  # AlertPayloadError included
+            cause = err.__cause__ if isinstance(err, AlertPayloadError) else err
             raise _UnrenderableError(
-                f"its stored data cannot be shown ({type(err).__name__})"
+                f"its stored data cannot be shown ({type(cause or err).__name__})"
             ) from err
-        if text is not None or task is None or detected_at is None:
-            return await self._text(d, text or "", quiet=d.kind == "canceled")
+        if text is not None or not isinstance(alert, CompletedAlert):
+            return await self._text(d, text or "", quiet=quiet)
+        task, detected_at = alert.task, alert.detected_at
 
         def caption(facts: FileFacts) -> str:
             return completion_caption(
@@ -582,21 +596,18 @@ def _too_large_reason(err: FileTooLargeError) -> Callable[[Translator], str]:
     ).format(size=t.format_size(err.size), zipped=t.format_size(err.compressed_size))
 
 
-def _render(
-    d: storage.PendingDelivery, no_file: str | None, t: Translator
-) -> tuple[str | None, Task | None, datetime | None]:
-    """The alert's text, or (None, task, detected_at) for a completion sent with its file."""
-    payload = d.payload
-    if d.kind in ("smsc_problem", "smsc_recovered"):
-        problem = translate_error(str(payload.get("problem", "")), t)
-        text = problem_text(problem, t) if d.kind == "smsc_problem" else recovered_text(problem, t)
-        return text, None, None
-    task = Task.model_validate(payload["task"])
-    detected_at = datetime.fromisoformat(str(payload["detected_at"]))
-    if d.kind == "failed":
-        return failure_text(task, detected_at, t), task, detected_at
-    if d.kind == "canceled":
-        return canceled_text(task, t), task, detected_at
-    if no_file is not None:
-        return completion_without_file_text(task, detected_at, no_file, t), task, detected_at
-    return None, task, detected_at
+def _render(alert: Alert, no_file: str | None, t: Translator) -> str | None:
+    """The alert's text, or None for a completion sent with its file (captioned)."""
+    match alert:
+        case SmscProblemAlert():
+            return problem_text(translate_error(alert.problem, t), t)
+        case SmscRecoveredAlert():
+            return recovered_text(translate_error(alert.problem, t), t)
+        case FailedAlert():
+            return failure_text(alert.task, alert.detected_at, t)
+        case CanceledAlert():
+            return canceled_text(alert.task, t)
+        case CompletedAlert() if no_file is not None:
+            return completion_without_file_text(alert.task, alert.detected_at, no_file, t)
+        case CompletedAlert():
+            return None

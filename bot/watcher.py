@@ -25,9 +25,16 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 import storage
+from bot.alert_model import (
+    Alert,
+    AlertKind,
+    SmscProblemAlert,
+    SmscRecoveredAlert,
+    task_alert,
+    to_outbox,
+)
 from bot.clock import Clock
 from bot.metrics import Metrics
 from bot.smsc.client import SmscClient
@@ -43,10 +50,10 @@ PROBLEM_KEY = "watcher.problem"  # the persistent SMSC problem already reported,
 FRESH_ENOUGH = 2.0  # seconds: a poll reuses a list only that recent (e.g. a concurrent /tasks)
 
 _FINAL = frozenset(int(s) for s in TaskStatus if s.is_final)
-_OUTCOME_KINDS: dict[TaskStatus, storage.OutcomeKind] = {
-    TaskStatus.COMPLETED: "completed",
-    TaskStatus.FAILED: "failed",
-    TaskStatus.CANCELED: "canceled",
+_OUTCOME_KINDS: dict[TaskStatus, AlertKind] = {
+    TaskStatus.COMPLETED: AlertKind.COMPLETED,
+    TaskStatus.FAILED: AlertKind.FAILED,
+    TaskStatus.CANCELED: AlertKind.CANCELED,
 }
 
 
@@ -55,13 +62,8 @@ class Diff:
     """What one poll found: snapshots to store, first outcomes to record and alerts to queue."""
 
     changed: list[storage.TaskSnapshot]
-    alerts: list[storage.NewAlert]
+    alerts: list[Alert]
     outcomes: list[storage.TaskOutcome] = field(default_factory=list)
-
-
-def task_payload(task: Task, detected_at: datetime) -> dict[str, Any]:
-    """What an alert needs to render and to fetch the file later, as JSON."""
-    return {"task": task.model_dump(mode="json"), "detected_at": detected_at.isoformat()}
 
 
 def diff_tasks(
@@ -79,7 +81,7 @@ def diff_tasks(
     now, they never alert again (see the module docstring).
     """
     changed: list[storage.TaskSnapshot] = []
-    alerts: list[storage.NewAlert] = []
+    alerts: list[Alert] = []
     outcomes: list[storage.TaskOutcome] = []
     decided: set[int] = set()  # a list naming a task twice still yields one outcome
     for task in tasks:
@@ -93,12 +95,10 @@ def diff_tasks(
             continue  # not finished, or finished before: a relabel or a lagging replica
         decided.add(task.id)
         # The first poll only learns what exists; a canceled task may be announced or not.
-        alert = baseline_done and (kind != "canceled" or notify_canceled)
+        alert = baseline_done and (kind is not AlertKind.CANCELED or notify_canceled)
         outcomes.append(storage.TaskOutcome(task_id=task.id, kind=kind, alerted=alert))
         if alert:
-            alerts.append(
-                storage.NewAlert(kind=kind, task_id=task.id, payload=task_payload(task, now))
-            )
+            alerts.append(task_alert(kind, task, now))
     return Diff(changed, alerts, outcomes)
 
 
@@ -169,13 +169,9 @@ class Watcher:
         async with storage.transaction(self._db):  # alerts and the state they imply, at once
             new = await storage.record_outcomes(self._db, diff.outcomes, now)
             diff = replace(diff, alerts=[a for a in diff.alerts if a.task_id in new])
-            alerts = list(diff.alerts)
+            alerts = [to_outbox(a) for a in diff.alerts]
             if recovered is not None:
-                alerts.append(
-                    storage.NewAlert(
-                        kind="smsc_recovered", task_id=None, payload={"problem": recovered}
-                    )
-                )
+                alerts.append(to_outbox(SmscRecoveredAlert(recovered)))
             await storage.record_poll(self._db, tasks=diff.changed, alerts=alerts, now=now)
             await storage.set_state(self._db, PROBLEM_KEY, None, now)
             await storage.set_state(self._db, LAST_POLL_KEY, now.isoformat(), now)
@@ -215,7 +211,7 @@ class Watcher:
         if await storage.get_state(self._db, PROBLEM_KEY) is not None:
             return  # already reported once
         problem = str(err)
-        alert = storage.NewAlert(kind="smsc_problem", task_id=None, payload={"problem": problem})
+        alert = to_outbox(SmscProblemAlert(problem))
         async with storage.transaction(self._db):
             await storage.record_poll(
                 self._db, tasks=[], alerts=[alert], now=now, mark_baseline=False

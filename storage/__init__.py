@@ -5,6 +5,7 @@ each takes the connection's lock; times go in and come out as aware UTC datetime
 the caller.
 """
 
+from .alert_kinds import OUTCOME_KINDS, AlertKind, DeliveryState
 from .chat_migrations import (
     ChatMigration,
     list_chat_migrations,
@@ -31,7 +32,6 @@ from .files import CachedFile, delete_cached_file, get_cached_file, put_cached_f
 from .languages import get_chat_language, set_chat_language
 from .outbox import (
     ALERT_KINDS,
-    AlertKind,
     NewAlert,
     PendingDelivery,
     count_pending,
@@ -58,7 +58,6 @@ from .subscriptions import (
 )
 from .tasks import (
     KnownTask,
-    OutcomeKind,
     TaskOutcome,
     TaskSnapshot,
     baseline_done,
@@ -72,14 +71,15 @@ from .tasks import (
 
 __all__ = [
     "ALERT_KINDS",
+    "OUTCOME_KINDS",
     "AlertKind",
     "CachedFile",
     "ChatMigration",
     "Connection",
+    "DeliveryState",
     "KnownTask",
     "Migration",
     "NewAlert",
-    "OutcomeKind",
     "PendingDelivery",
     "StateEntry",
     "StorageError",

@@ -14,8 +14,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, cast, get_args
+from typing import Any
 
+from .alert_kinds import AlertKind, DeliveryState
 from .db import (
     Connection,
     StorageError,
@@ -27,8 +28,7 @@ from .db import (
 )
 from .tasks import TaskSnapshot, _mark_baseline, _upsert_tasks
 
-AlertKind = Literal["completed", "failed", "canceled", "smsc_problem", "smsc_recovered"]
-ALERT_KINDS: frozenset[str] = frozenset(get_args(AlertKind))
+ALERT_KINDS: frozenset[str] = frozenset(AlertKind)
 
 # Telegram error texts can embed whole responses; the row only needs enough to diagnose.
 _MAX_ERROR_CHARS = 2000
@@ -36,6 +36,7 @@ _MAX_ERROR_CHARS = 2000
 __all__ = [
     "ALERT_KINDS",
     "AlertKind",
+    "DeliveryState",
     "NewAlert",
     "PendingDelivery",
     "TaskSnapshot",
@@ -55,7 +56,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class NewAlert:
-    """An event to announce; `payload` must be JSON-serialisable (it is stored as JSON)."""
+    """An event to announce; `payload` must be JSON-serialisable (it is stored as JSON).
+
+    `bot.alert_model` makes these from typed alerts and reads `PendingDelivery.payload` back.
+    """
 
     kind: AlertKind
     task_id: int | None
@@ -80,7 +84,7 @@ class PendingDelivery:
 def _as_kind(value: str) -> AlertKind:
     if value not in ALERT_KINDS:
         raise StorageError(f"unknown alert kind {value!r} in the database")
-    return cast(AlertKind, value)
+    return AlertKind(value)
 
 
 def _error_text(text: str) -> str:
@@ -257,7 +261,7 @@ async def awaiting_files(conn: Connection) -> set[int]:
 
 async def outbox_stats(conn: Connection) -> dict[str, int]:
     """Return delivery counts: pending, retrying (pending after a failure), delivered, dropped."""
-    stats = {"pending": 0, "retrying": 0, "delivered": 0, "dropped": 0}
+    stats = {str(state): 0 for state in DeliveryState} | {"retrying": 0}
     async with locked(conn):
         rows = await conn.execute_fetchall(
             "SELECT state, COUNT(*), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END)"
@@ -265,7 +269,7 @@ async def outbox_stats(conn: Connection) -> dict[str, int]:
         )
     for state, count, with_failures in rows:
         stats[str(state)] = int(count)
-        if state == "pending":
+        if state == DeliveryState.PENDING:
             stats["retrying"] = int(with_failures or 0)
     return stats
 

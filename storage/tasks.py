@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, cast, get_args
 
+from .alert_kinds import OUTCOME_KINDS, AlertKind
 from .db import Connection, StorageError, from_db_time, locked, to_db_time, transaction
 
 # Key in the state table; its value is when the first poll was recorded.
@@ -95,7 +95,6 @@ async def _mark_baseline(conn: Connection, when: str) -> None:
 
 # --- outcomes: what the watcher concluded about each finished task (migration 0002) -----------
 
-OutcomeKind = Literal["completed", "failed", "canceled"]
 _CHUNK = 500  # ids per IN (...): well under SQLite's oldest limit of 999 parameters
 
 
@@ -104,7 +103,7 @@ class TaskOutcome:
     """A task's first final status, and whether an alert was queued for it."""
 
     task_id: int
-    kind: OutcomeKind
+    kind: AlertKind  # one of OUTCOME_KINDS
     alerted: bool
 
 
@@ -127,9 +126,9 @@ async def get_outcome(conn: Connection, task_id: int) -> TaskOutcome | None:
     if row is None:
         return None
     kind = str(row[1])
-    if kind not in get_args(OutcomeKind):
+    if kind not in OUTCOME_KINDS:
         raise StorageError(f"unknown outcome kind {kind!r} in the database")
-    return TaskOutcome(int(row[0]), cast(OutcomeKind, kind), bool(row[2]))
+    return TaskOutcome(int(row[0]), AlertKind(kind), bool(row[2]))
 
 
 async def record_outcomes(
