@@ -129,8 +129,7 @@ class Runtime:
             budget=SqliteBudgetStore(db),  # SMSC's limits hold across restarts
         )
         metrics = Metrics()
-        metrics.watch_smsc(smsc.stats)
-        smsc.add_listener(metrics)
+        smsc.add_observer(metrics)
         files = TaskFiles(smsc, db, settings.files_dir, self.clock)
         await files.clean_start()  # keeps only the CSVs that pending alerts still need
         deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
