@@ -153,7 +153,6 @@ class Runtime:
             watcher=watcher,
             deliverer=deliverer,
             metrics=metrics,
-            started_at=now,
             started_mono=self.clock.monotonic(),
         )
         app.bot_data.services = services

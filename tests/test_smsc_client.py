@@ -212,18 +212,6 @@ async def test_status_sent_as_text(client: SmscClient, sim: Sim) -> None:
     assert tasks[0].created.utcoffset() is not None
 
 
-async def test_get_task(client: SmscClient, sim: Sim) -> None:
-    add_tasks(sim.state, 3)
-
-    found = await client.get_task(2)
-    missing = await client.get_task(99)
-
-    assert found is not None
-    assert found.name == "Task 2"
-    assert missing is None
-    assert len(sim.state.requests) == 1
-
-
 async def test_invalidate_cache_refreshes_but_keeps_the_stale_fallback(
     client: SmscClient, sim: Sim, clock: FakeClock
 ) -> None:

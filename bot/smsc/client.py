@@ -183,10 +183,6 @@ class SmscClient:
         page = await self._request_page(cnt, after_id, can_wait=True)
         return list(page.tasks)
 
-    async def get_task(self, task_id: int) -> Task | None:
-        """Return the task with this id from the task list, or None."""
-        return next((t for t in await self.list_tasks() if t.id == task_id), None)
-
     async def download(
         self, dest_dir: Path, *, task_id: int | None = None, name: str | None = None
     ) -> Download:
