@@ -8,6 +8,7 @@ metrics are both plain observers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -90,20 +91,20 @@ class SmscStats:
 
     def on_event(self, event: SmscEvent) -> None:
         """Count one event."""
-        if event == "sent":
-            self.upstream_requests += 1
-        elif event == "cache_hit":
-            self.cache_hits += 1
-        elif event == "stale_hit":
-            self.stale_hits += 1
-        elif event == "coalesced":
-            self.coalesced += 1
-        elif event == "wait":
-            self.waits += 1
-        elif event == "throttled":
-            self.throttled += 1
-        else:
-            self.budget_unavailable += 1
+        name = _STATS_FIELD[event]
+        setattr(self, name, getattr(self, name) + 1)
+
+
+# The SmscStats counter of each event.
+_STATS_FIELD: dict[SmscEvent, str] = {
+    "sent": "upstream_requests",
+    "cache_hit": "cache_hits",
+    "stale_hit": "stale_hits",
+    "coalesced": "coalesced",
+    "wait": "waits",
+    "throttled": "throttled",
+    "budget_unavailable": "budget_unavailable",
+}
 
 
 class Observers:
@@ -118,17 +119,16 @@ class Observers:
 
     def on_request(self, request: SmscRequest) -> None:
         """Pass one finished request on to every observer."""
-        for observer in self._observers:
-            try:
-                observer.on_request(request)
-            except Exception:
-                log.exception("SMSC observer failed")
+        self._tell(lambda observer: observer.on_request(request))
 
     def on_event(self, event: SmscEvent) -> None:
         """Pass one event on to every observer."""
+        self._tell(lambda observer: observer.on_event(event))
+
+    def _tell(self, call: Callable[[SmscObserver], None]) -> None:
         for observer in self._observers:
             try:
-                observer.on_event(event)
+                call(observer)
             except Exception:
                 log.exception("SMSC observer failed")
 
