@@ -428,7 +428,7 @@ class Deliverer:
             await self._retry(d, "Telegram flood control", delay, ctx)
         elif failure in (TelegramFailure.REFUSED, TelegramFailure.CONTENT_REFUSED):
             await self._retry(d, f"Telegram refused: {err}", backoff(d.attempts, base=60.0), ctx)
-        else:  # NetworkError, TimedOut, Telegram's 5xx: an outage; wait it out
+        else:  # UNREACHABLE (network, timeouts, 5xx) or OTHER: wait it out
             await self._retry(d, f"Telegram unreachable: {err}", backoff(d.attempts), ctx)
 
     async def _send(self, d: storage.PendingDelivery, *, minimal: bool) -> int:

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 
 class TelegramFailure(StrEnum):
@@ -23,6 +30,7 @@ class TelegramFailure(StrEnum):
     CONTENT_REFUSED = "content_refused"  # what we sent: the same message would fail again
     REFUSED = "refused"  # another refusal (e.g. rights in the chat): later may work
     UNREACHABLE = "unreachable"  # network, timeouts, Telegram's 5xx: an outage
+    OTHER = "other"  # the bot itself is refused (bad token, another getUpdates running, ...)
 
 
 # Telegram says these about the chat; a 403 Forbidden always means the same.
@@ -55,7 +63,9 @@ def classify(err: TelegramError, *, in_topic: bool = False) -> TelegramFailure:
     if isinstance(err, RetryAfter):
         return TelegramFailure.RETRY
     if not isinstance(err, BadRequest):
-        return TelegramFailure.UNREACHABLE
+        # BadRequest is a NetworkError too in PTB: only what is left is a real outage.
+        outage = isinstance(err, NetworkError)
+        return TelegramFailure.UNREACHABLE if outage else TelegramFailure.OTHER
     text = err.message.lower()
     if _says(text, _GONE):
         return TelegramFailure.GONE

@@ -93,6 +93,8 @@ async def raised(status: int, description: str, **parameters: int) -> TelegramEr
         (400, "Bad Request: have no rights to send a message", False, F.REFUSED),
         (500, "Internal Server Error", False, F.UNREACHABLE),
         (502, "Bad Gateway", False, F.UNREACHABLE),
+        (401, "Unauthorized", False, F.OTHER),
+        (409, "Conflict: terminated by other getUpdates request", False, F.OTHER),
     ],
 )
 async def test_telegrams_answers_are_classified(
