@@ -12,6 +12,10 @@ RUN python -m venv /opt/venv
 COPY requirements.lock /tmp/requirements.lock
 RUN /opt/venv/bin/pip install --no-deps --require-hashes -r /tmp/requirements.lock \
  && /opt/venv/bin/pip uninstall --yes pip setuptools
+# The message catalogs are compiled here (the .mo files are build output, not in git).
+COPY bot/locales/ /build/locales/
+RUN /opt/venv/bin/pybabel -q compile -d /build/locales \
+ && test -f /build/locales/ru/LC_MESSAGES/messages.mo
 
 # Runtime stage: an init, the virtualenv and our code only, as an unprivileged user.
 FROM ${PYTHON_IMAGE}
@@ -32,6 +36,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY bot/ /app/bot/
 COPY handlers/ /app/handlers/
 COPY storage/ /app/storage/
+COPY --from=build /build/locales/ /app/bot/locales/
 # Bytecode compiled once here: PYTHONDONTWRITEBYTECODE (and a code folder the bot cannot write)
 # would otherwise make every start compile our modules again.
 RUN /opt/venv/bin/python -m compileall -q /app

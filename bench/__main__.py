@@ -6,7 +6,14 @@ import argparse
 import asyncio
 import sys
 
-from bench import bench_crash_loop, bench_download, bench_list_burst, bench_watcher
+from bench import (
+    bench_crash_loop,
+    bench_download,
+    bench_list_burst,
+    bench_strangers,
+    bench_updates,
+    bench_watcher,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         "--crash-every", type=float, default=4.0, help="seconds each process lives once up"
     )
     parser.add_argument("--skip-crash-loop", action="store_true", help="skip the crash loops")
+    parser.add_argument(
+        "--strangers", type=int, default=200, help="stranger commands (x10 webhook)"
+    )
     args = parser.parse_args(argv)
     download = asyncio.run(bench_download.run(args.size_mb, rounds=args.rounds))
     print(download.describe(f"download_{args.size_mb:g}mb"), flush=True)
@@ -31,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     print(burst.describe(), flush=True)
     print(bench_watcher.bench_diff(args.tasks).describe(), flush=True)
     print(asyncio.run(bench_watcher.bench_fanout(args.chats)).describe(), flush=True)
+    for result in asyncio.run(bench_strangers.run(args.strangers, args.strangers * 10)):
+        print(result.describe(), flush=True)
     if not args.skip_latency:
         latency = asyncio.run(bench_watcher.bench_latency(args.poll_interval))
         print(latency.describe(), flush=True)
@@ -38,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         loops = bench_crash_loop.run_both(restarts=args.crash_restarts, every=args.crash_every)
         for result in asyncio.run(loops):
             print(result.describe(), flush=True)
+    print(bench_updates.run().describe(), flush=True)
     return 0
 
 

@@ -70,11 +70,17 @@ def run_bot(redactor: Redactor | None = None) -> int:
 
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
+    from bot.i18n import CatalogMissingError, check_catalogs
     from bot.logs import configure_logging
     from bot.transport import run_polling, run_webhook
     from storage import StorageError, check_database
     from storage.instance_lock import AnotherInstanceError, instance_lock
 
+    try:
+        check_catalogs()  # speaking English to a Russian chat by accident is no fallback
+    except CatalogMissingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     configure_logging(settings.log_level, settings.log_format, redactor)
     log = logging.getLogger("bot")
     lock = instance_lock(settings.database_path)

@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from bot.i18n import SOURCE, Translator
+
 NAME_CHARS = 40
 
 
@@ -33,17 +35,25 @@ def _task_name(payload: Mapping[str, Any]) -> str:
     return safe_cut(name) if isinstance(name, str) else ""
 
 
-def minimal_text(kind: str, task_id: int | None, payload: Mapping[str, Any]) -> str:
+def minimal_text(
+    kind: str, task_id: int | None, payload: Mapping[str, Any], t: Translator = SOURCE
+) -> str:
     """The minimal alert for a delivery of `kind` (plain text, a few hundred bytes at most)."""
+    _ = t.gettext
     name = _task_name(payload)
-    label = f"Task #{task_id}" + (f" ({name})" if name else "")
-    note = "The full alert could not be sent."
+    if name:
+        label = _("Task #{id} ({name})").format(id=task_id, name=name)
+    else:
+        label = _("Task #{id}").format(id=task_id)
+    note = _("The full alert could not be sent.")
     if kind == "completed":
-        return f"{label} completed. {note} Send /get {task_id} for its file."
+        return _("{task} completed. {note} Send /get {id} for its file.").format(
+            task=label, note=note, id=task_id
+        )
     if kind == "failed":
-        return f"{label} failed. {note}"
+        return _("{task} failed. {note}").format(task=label, note=note)
     if kind == "canceled":
-        return f"{label} was canceled. {note}"
+        return _("{task} was canceled. {note}").format(task=label, note=note)
     if kind == "smsc_recovered":
-        return f"SMSC answers again. {note} See /status."
-    return f"SMSC problem: the bot cannot work with SMSC. {note} See /status."
+        return _("SMSC answers again. {note} See /status.").format(note=note)
+    return _("SMSC problem: the bot cannot work with SMSC. {note} See /status.").format(note=note)

@@ -28,15 +28,18 @@ from bot.clock import Clock, SystemClock
 from bot.context import App, BotData, Context, Services
 from bot.delivery import Deliverer
 from bot.documents import TaskFiles
+from bot.i18n import Translator, check_catalogs, translator
 from bot.lifecycle import Lifecycle, StopTimes, TrackedUpdateProcessor
 from bot.metrics import Metrics
 from bot.periodic import Periodic
-from bot.render import COMMANDS
+from bot.render import commands
 from bot.settings import Settings
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram_limits import TelegramRateLimiter
+from bot.updates import UpdateIntake
 from bot.watcher import Diff, Watcher
 from bot.web import WebhookRoute, WebServer, create_web_app
+from handlers.access import gate_of
 from storage.smsc_budget import SqliteBudgetStore
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,7 @@ class Runtime:
 
     async def start(self, app: App) -> None:
         """Open the database and HTTP session, wire the services, start the background work."""
+        check_catalogs()  # before anything is said: a missing catalog is an install error
         if self._stack is not None:
             return
         async with contextlib.AsyncExitStack() as stack:
@@ -130,9 +134,13 @@ class Runtime:
         )
         metrics = Metrics()
         smsc.add_observer(metrics)
+        metrics.watch_updates(app.bot_data.updates.stats)
+        metrics.watch_refusals(gate_of(app).stats)
         files = TaskFiles(smsc, db, settings.files_dir, self.clock)
         await files.clean_start()  # keeps only the CSVs that pending alerts still need
-        deliverer = Deliverer(app.bot, db, files, self.clock, metrics=metrics)
+        deliverer = Deliverer(
+            app.bot, db, files, self.clock, metrics=metrics, language=settings.bot_language
+        )
         watcher = Watcher(
             smsc,
             db,
@@ -171,9 +179,10 @@ class Runtime:
             await server.stop()
 
     async def _register_commands(self, app: App) -> None:
-        commands = [BotCommand(name, description) for name, description in COMMANDS]
         try:
-            await app.bot.set_my_commands(commands)
+            # One table, two menus: English for everyone, Russian for Russian-speaking users.
+            await app.bot.set_my_commands(_menu(translator("en")))
+            await app.bot.set_my_commands(_menu(translator("ru")), language_code="ru")
         except TelegramError as err:  # the menu is a convenience; the bot works without it
             log.warning("could not register the command menu: %s", err)
 
@@ -258,9 +267,12 @@ async def sync_subscriptions(db: aiosqlite.Connection, settings: Settings, now: 
 
     A chat removed from ALLOWED_CHAT_IDS must stop getting task data, alerts included.
     """
+    # A configured group that became a supergroup lives on under its new id (chat_migrations).
+    moved = await storage.migration_targets(db)
     for chat_id in settings.alert_chat_ids:
-        await storage.subscribe(db, chat_id, None, now)
+        await storage.subscribe(db, moved.get(chat_id, chat_id), None, now)
     permitted = set(settings.allowed_chat_ids) | set(settings.alert_chat_ids)
+    permitted |= {moved[c] for c in permitted if c in moved}
     for sub in await storage.list_subscriptions(db):
         if sub.chat_id not in permitted:
             await storage.remove_chat(
@@ -291,6 +303,7 @@ def build_application(
     runtime = Runtime(settings, clock, options or RuntimeOptions())
     api = str(settings.telegram_api_url).rstrip("/")
     context_types = ContextTypes(context=Context, bot_data=BotData)
+    intake = UpdateIntake()  # lenient update decoding, getUpdates backoff, loop health
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())
@@ -307,12 +320,14 @@ def build_application(
         .write_timeout(30)
         .pool_timeout(10)
         .media_write_timeout(300)
-        .get_updates_read_timeout(30)
+        .get_updates_request(intake.request(connection_pool_size=1, read_timeout=30))
+        .update_queue(intake.queue)
     )
     if settings.webhook_url is not None:
         builder = builder.updater(None)  # updates arrive through our web server
     app: App = builder.build()
     app.bot_data.runtime = runtime
+    app.bot_data.updates = intake
     handlers.register(app)
     return app
 
@@ -345,3 +360,8 @@ async def stop_application(app: App) -> None:
         finally:
             await app.shutdown()
             runtime.lifecycle.stopped()
+
+
+def _menu(t: Translator) -> list[BotCommand]:
+    """The command menu in `t`'s language."""
+    return [BotCommand(name, description) for name, description in commands(t)]

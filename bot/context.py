@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.metrics import Metrics
     from bot.settings import Settings
     from bot.smsc.client import SmscClient
+    from bot.updates import UpdateIntake
     from bot.watcher import Watcher
     from bot.web import WebServer
 
@@ -52,6 +53,7 @@ class BotData:
     def __init__(self) -> None:
         self._services: Services | None = None
         self.runtime: Runtime  # set by build_application
+        self.updates: UpdateIntake  # set by build_application
 
     @property
     def services(self) -> Services:

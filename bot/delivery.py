@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -30,13 +30,14 @@ import storage
 from bot.alert_fallback import minimal_text
 from bot.clock import Clock
 from bot.documents import FileFacts, FileTooLargeError, TaskFiles
+from bot.error_words import translate_error
+from bot.i18n import DEFAULT_LANGUAGE, Language, Translator, parse_language, translator
 from bot.metrics import Metrics, telegram_error_kind
 from bot.render import (
     canceled_text,
     completion_caption,
     completion_without_file_text,
     failure_text,
-    format_size,
     problem_text,
     recovered_text,
 )
@@ -99,11 +100,13 @@ class Deliverer:
         file_wait: timedelta = timedelta(minutes=30),
         max_attempts: int = 200,
         metrics: Metrics | None = None,
+        language: Language = DEFAULT_LANGUAGE,
     ) -> None:
         self._bot = bot
         self._db = db
         self._files = files
         self._clock = clock
+        self._language = language  # BOT_LANGUAGE: chats that chose none
         self._slots = asyncio.Semaphore(concurrency)
         self._file_wait = file_wait
         self._max_attempts = max_attempts
@@ -120,7 +123,8 @@ class Deliverer:
         self._sent: dict[int, _Sent] = {}
         # Alerts whose file we gave up on (never ready, too large), with the reason: their
         # other chats get the alert without it, without trying the download again.
-        self._no_file: dict[int, str] = {}
+        # Why a completion goes without its file, said in each chat's language at its delivery.
+        self._no_file: dict[int, Callable[[Translator], str]] = {}
         # Alerts whose full form Telegram refused (too long, unparsable): minimal text instead.
         self._minimal: dict[int, str] = {}
         self._write_failed = False  # a write failed in this pass: retry after a pause
@@ -355,16 +359,9 @@ class Deliverer:
                 if now - d.created_at < self._file_wait:
                     await self._wait_for_file(d, err, ctx)
                     return Outcome.FILE_PROBLEM
-                self._no_file[d.alert_id] = (
-                    "SMSC still reports no file for this task"
-                    if isinstance(err, SmscNotFoundError)
-                    else str(err)
-                )
+                self._no_file[d.alert_id] = _no_file_reason(err)
             except FileTooLargeError as err:
-                self._no_file[d.alert_id] = (
-                    f"it is {format_size(err.size)}, too large for Telegram even zipped "
-                    f"({format_size(err.compressed_size)})"
-                )
+                self._no_file[d.alert_id] = _too_large_reason(err)
             except Exception as err:
                 log.exception("unexpected delivery failure", extra=ctx)
                 delay = backoff(d.attempts, base=60.0)
@@ -431,12 +428,23 @@ class Deliverer:
         else:  # UNREACHABLE (network, timeouts, 5xx) or OTHER: wait it out
             await self._retry(d, f"Telegram unreachable: {err}", backoff(d.attempts), ctx)
 
-    async def _send(self, d: storage.PendingDelivery, *, minimal: bool) -> int:
-        if minimal:
-            plain = minimal_text(d.kind, d.task_id, d.payload)
-            return await self._text(d, plain, quiet=d.kind == "canceled", html=False)
+    async def _translator(self, chat_id: int) -> Translator:
+        """The chat's chosen language, else BOT_LANGUAGE (also when the choice cannot be read)."""
         try:
-            text, task, detected_at = _render(d, self._no_file.get(d.alert_id))
+            chosen = parse_language(await storage.get_chat_language(self._db, chat_id))
+        except (aiosqlite.Error, storage.StorageError) as err:
+            log.warning("could not read chat %s's language, using the default: %s", chat_id, err)
+            chosen = None
+        return translator(chosen or self._language)
+
+    async def _send(self, d: storage.PendingDelivery, *, minimal: bool) -> int:
+        t = await self._translator(d.chat_id)
+        if minimal:
+            plain = minimal_text(d.kind, d.task_id, d.payload, t)
+            return await self._text(d, plain, quiet=d.kind == "canceled", html=False)
+        no_file = self._no_file.get(d.alert_id)
+        try:
+            text, task, detected_at = _render(d, no_file(t) if no_file else None, t)
         except (KeyError, TypeError, ValueError) as err:  # pydantic's ValidationError included
             raise _UnrenderableError(
                 f"its stored data cannot be shown ({type(err).__name__})"
@@ -451,6 +459,7 @@ class Deliverer:
                 size=facts.original_size,
                 rows=facts.rows,
                 compressed=facts.compressed,
+                t=t,
             )
 
         message = await self._files.send(
@@ -544,21 +553,34 @@ def _classify(d: storage.PendingDelivery, err: TelegramError) -> TelegramFailure
     return classify(err, in_topic=d.thread_id is not None)
 
 
+def _no_file_reason(err: SmscError) -> Callable[[Translator], str]:
+    if isinstance(err, SmscNotFoundError):
+        return lambda t: t.gettext("SMSC still reports no file for this task")
+    text = str(err)
+    return lambda t: translate_error(text, t)
+
+
+def _too_large_reason(err: FileTooLargeError) -> Callable[[Translator], str]:
+    return lambda t: t.gettext(
+        "it is {size}, too large for Telegram even zipped ({zipped})"
+    ).format(size=t.format_size(err.size), zipped=t.format_size(err.compressed_size))
+
+
 def _render(
-    d: storage.PendingDelivery, no_file: str | None
+    d: storage.PendingDelivery, no_file: str | None, t: Translator
 ) -> tuple[str | None, Task | None, datetime | None]:
     """The alert's text, or (None, task, detected_at) for a completion sent with its file."""
     payload = d.payload
     if d.kind in ("smsc_problem", "smsc_recovered"):
-        problem = str(payload.get("problem", ""))
-        text = problem_text(problem) if d.kind == "smsc_problem" else recovered_text(problem)
+        problem = translate_error(str(payload.get("problem", "")), t)
+        text = problem_text(problem, t) if d.kind == "smsc_problem" else recovered_text(problem, t)
         return text, None, None
     task = Task.model_validate(payload["task"])
     detected_at = datetime.fromisoformat(str(payload["detected_at"]))
     if d.kind == "failed":
-        return failure_text(task, detected_at), task, detected_at
+        return failure_text(task, detected_at, t), task, detected_at
     if d.kind == "canceled":
-        return canceled_text(task), task, detected_at
+        return canceled_text(task, t), task, detected_at
     if no_file is not None:
-        return completion_without_file_text(task, detected_at, no_file), task, detected_at
+        return completion_without_file_text(task, detected_at, no_file, t), task, detected_at
     return None, task, detected_at

@@ -7,12 +7,18 @@ or task names.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.smsc.observer import SmscEvent, SmscRequest
+
+if TYPE_CHECKING:
+    from bot.updates import LoopStats
+    from handlers.access import RefusalStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 KNOWN_COMMANDS = frozenset({"start", "help", "tasks", "get", "subscribe", "unsubscribe", "status"})
@@ -49,6 +55,57 @@ class _DatabaseCollector(Collector):
             "bot_database_write_failures",
             "Database writes that failed because the disk was full, read-only or broken",
             value=self._failures(),
+        )
+
+
+class _RefusalCollector(Collector):
+    """Exports what the allowlist gate did with strangers' updates, at scrape time."""
+
+    def __init__(self, stats: RefusalStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "access_refusals",
+            "Updates from chats outside the allowlist, by what the gate did with them",
+            labels=["outcome"],
+        )
+        for outcome, count in sorted(asdict(self._stats).items()):
+            family.add_metric([outcome], count)
+        yield family
+
+
+class _UpdateStatsCollector(Collector):
+    """Exports the update loop's counters (bot/updates.py) at scrape time."""
+
+    def __init__(self, stats: LoopStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        stats = self._stats
+        unparseable = CounterMetricFamily(
+            "telegram_updates_unparseable",
+            "Updates skipped because the library cannot parse them",
+            labels=["type"],
+        )
+        for kind, count in sorted(stats.unparseable.items()):
+            unparseable.add_metric([kind], count)
+        yield unparseable
+        refused = CounterMetricFamily(
+            "webhook_requests_refused", "Webhook requests refused", labels=["reason"]
+        )
+        for reason, count in sorted(stats.refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
+        yield CounterMetricFamily(
+            "telegram_get_updates_failures",
+            "getUpdates round trips that failed (each followed by a backoff)",
+            value=stats.get_updates_failures,
+        )
+        yield CounterMetricFamily(
+            "telegram_get_updates_round_trips",
+            "getUpdates round trips answered with a batch",
+            value=stats.round_trips,
         )
 
 
@@ -103,6 +160,14 @@ class Metrics:
     ) -> None:
         """Export the database's health: `problem()` says why it is unhealthy, or None."""
         self.registry.register(_DatabaseCollector(problem, failures))
+
+    def watch_updates(self, stats: LoopStats) -> None:
+        """Export the update loop's counters (unparseable updates, getUpdates failures)."""
+        self.registry.register(_UpdateStatsCollector(stats))
+
+    def watch_refusals(self, stats: RefusalStats) -> None:
+        """Export the allowlist gate's counters (refused, replied, suppressed, dropped)."""
+        self.registry.register(_RefusalCollector(stats))
 
     def on_request(self, request: SmscRequest) -> None:
         """SmscObserver: count one upstream request and its latency."""

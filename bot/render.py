@@ -6,7 +6,8 @@ input: each external field is cut to its own limit (`shorten`, in UTF-16 units, 
 and every public renderer passes its result through `fit()`, which measures the text as Telegram
 will count it (after parsing the HTML: tags cost nothing, an entity one character) and, if it is
 still too long, cuts it between tags and entities, closing any tag it cut into. Nothing here is
-tuned to the English wording: budgets are measured on the text actually rendered.
+tuned to the English wording: budgets are measured on the text actually rendered, in whichever
+language the `Translator` (bot/i18n.py) each renderer takes speaks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.i18n import N_, SOURCE, Translator
 from bot.smsc.models import SMSC_TIME_FORMAT, SMSC_TZ, Task, TaskStatus
 
 if TYPE_CHECKING:
@@ -47,9 +49,34 @@ STATUS_FILTERS: dict[str, frozenset[TaskStatus]] = {
 }
 
 
+# Characters that rearrange or hide text rather than show it: bidi embeddings, overrides,
+# isolates and marks, and zero-width characters. A task name holding U+202E could otherwise make
+# the status word after it read backwards.
+_BIDI = [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]
+_ZERO_WIDTH = [*range(0x200B, 0x200E), *range(0x2060, 0x2065), 0xFEFF, 0x180E]
+_INVISIBLE: dict[int, str | None] = dict.fromkeys([*_BIDI, *_ZERO_WIDTH])
+# C0 and C1 control characters (and DEL) become a visible replacement character; newline stays
+# where the text is laid out in lines, tab and carriage return read as a space, and U+2028/U+2029
+# become plain line breaks.
+_CONTROLS: dict[int, str | None] = {
+    **dict.fromkeys([*range(0x20), 0x7F, *range(0x80, 0xA0)], "\ufffd"),
+    0x09: " ",
+    0x0A: "\n",
+    0x0D: " ",
+    0x2028: "\n",
+    0x2029: "\n",
+}
+_NEUTRAL = str.maketrans({**_CONTROLS, **_INVISIBLE})
+
+
+def neutralise(text: object) -> str:
+    """Drop characters that reorder or hide text; make control characters visible."""
+    return str(text).translate(_NEUTRAL)
+
+
 def esc(text: object) -> str:
-    """Escape any value for HTML parse mode."""
-    return html.escape(str(text), quote=False)
+    """Escape any value for HTML parse mode, neutralising layout-changing characters."""
+    return html.escape(neutralise(text), quote=False)
 
 
 def shorten(text: str, limit: int = NAME_LIMIT) -> str:
@@ -152,35 +179,24 @@ def format_when(parsed: datetime | None, raw: str) -> str:
     return shorten(raw, TIME_LIMIT) or "—"
 
 
-def format_duration(delta: timedelta) -> str:
-    """Render a duration like '2 h 05 min', '3 min 20 s' or '40 s'."""
-    seconds = max(0, int(delta.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{secs} s"
+def format_duration(delta: timedelta, t: Translator = SOURCE) -> str:
+    """Render a duration like '2 h 05 min', '3 min 20 s' or '40 s' (in `t`'s language)."""
+    return t.format_duration(delta)
 
 
-def format_size(size: int) -> str:
-    """Render a byte count for people."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+def format_size(size: int, t: Translator = SOURCE) -> str:
+    """Render a byte count for people (in `t`'s language)."""
+    return t.format_size(size)
 
 
-def task_line(task: Task) -> str:
+def task_line(task: Task, t: Translator = SOURCE) -> str:
     """One task as two lines of a list."""
+    _ = t.gettext
     status = task.status
-    head = f"{status.icon} <b>#{task.id}</b> {esc(shorten(task.name))} — <i>{status.label}</i>"
-    when = f"created {esc(format_when(task.created, task.created_raw))}"
+    head = f"{status.icon} <b>#{task.id}</b> {esc(shorten(task.name))} — <i>{t.status(status)}</i>"
+    when = _("created {when}").format(when=esc(format_when(task.created, task.created_raw)))
     if task.time is not None or task.time_raw.strip():
-        when += f" · started {esc(format_when(task.time, task.time_raw))}"
+        when += " · " + _("started {when}").format(when=esc(format_when(task.time, task.time_raw)))
     return f"{head}\n    {when}"
 
 
@@ -200,29 +216,35 @@ def tasks_page(
     before_id: int | None = None,
     per_page: int = 10,
     limit: int = MESSAGE_LIMIT,
+    t: Translator = SOURCE,
 ) -> TasksPage:
     """Render newest-first tasks (optionally filtered, older than `before_id`) within `limit`."""
+    _ = t.gettext
     statuses = STATUS_FILTERS.get(status_filter) if status_filter else None
     matching = [
-        t
-        for t in sorted(tasks, key=lambda t: t.id, reverse=True)
-        if (statuses is None or t.status in statuses) and (before_id is None or t.id < before_id)
+        task
+        for task in sorted(tasks, key=lambda task: task.id, reverse=True)
+        if (statuses is None or task.status in statuses)
+        and (before_id is None or task.id < before_id)
     ]
     word = esc(shorten(status_filter, WORD_LIMIT)) if status_filter else ""
-    title = "<b>Deferred tasks</b>"
+    title = "<b>" + _("Deferred tasks") + "</b>"
     if status_filter:
         title += f" · {word}"
     if before_id is not None:
-        title += f" · older than #{before_id}"
+        title += " · " + _("older than #{id}").format(id=before_id)
     if not matching:
-        empty = "No tasks" + (f" with status “{word}”" if status_filter else "")
-        return TasksPage(text=fit(f"{title}\n\n{empty}.", limit), shown=0, older_before_id=None)
+        if status_filter:
+            empty = _("No tasks with status “{word}”.").format(word=word)
+        else:
+            empty = _("No tasks.")
+        return TasksPage(text=fit(f"{title}\n\n{empty}", limit), shown=0, older_before_id=None)
     # Room for the footer at its longest (every task but one left over), measured, not guessed.
-    footer_room = visible_len(_older_footer(len(matching)))
+    footer_room = max(visible_len(_older_footer(n, t)) for n in {len(matching), 2, 5})
     lines: list[str] = []
     used = visible_len(title) + 2 + footer_room
     for task in matching[:per_page]:
-        line = task_line(task)
+        line = task_line(task, t)
         cost = visible_len(line) + 2
         if lines and used + cost > limit:
             break
@@ -232,56 +254,86 @@ def tasks_page(
     rest = len(matching) - shown
     text = title + "\n\n" + "\n\n".join(lines)
     if rest:
-        text += _older_footer(rest)
+        text += _older_footer(rest, t)
     older = matching[shown - 1].id if rest else None
     return TasksPage(text=fit(text, limit), shown=shown, older_before_id=older)
 
 
-def _older_footer(rest: int) -> str:
-    return f"\n\n<i>{rest} older not shown</i>"
+def _older_footer(rest: int, t: Translator) -> str:
+    words = t.ngettext("{n} older not shown", "{n} older not shown", rest)
+    return "\n\n<i>" + words.format(n=rest) + "</i>"
 
 
-def usage_text(bot_username: str | None = None) -> str:
+def usage_text(bot_username: str | None = None, t: Translator = SOURCE) -> str:
     """The /help text: what the bot does and every command."""
+    _ = t.gettext
     return fit(
-        "<b>SMSC deferred tasks</b>\n"
-        "I show your SMSC export tasks, send their CSV files, and alert subscribed chats when "
-        "an export completes (with the file) or fails.\n\n"
-        "/tasks — recent tasks, newest first\n"
-        "/tasks <i>filter</i> — only pending, running, active, completed, canceled or failed\n"
-        "/get <i>id</i> — the CSV of a completed task (also /get <i>file or task name</i>)\n"
-        "/subscribe — send alerts to this chat (or forum topic)\n"
-        "/unsubscribe — stop alerts here\n"
-        "/status — SMSC connection, watcher and bot health\n"
-        "/help — this message"
+        "<b>"
+        + _("SMSC deferred tasks")
+        + "</b>\n"
+        + _(
+            "I show your SMSC export tasks, send their CSV files, and alert subscribed chats when "
+            "an export completes (with the file) or fails."
+        )
+        + "\n\n"
+        + "\n".join(
+            (
+                _("/tasks — recent tasks, newest first"),
+                _(
+                    "/tasks <i>filter</i> — only pending, running, active, completed, canceled "
+                    "or failed"
+                ),
+                _(
+                    "/get <i>id</i> — the CSV of a completed task "
+                    "(also /get <i>file or task name</i>)"
+                ),
+                _("/subscribe — send alerts to this chat (or forum topic)"),
+                _("/unsubscribe — stop alerts here"),
+                _("/status — SMSC connection, watcher and bot health"),
+                _("/language <i>ru</i> or <i>en</i> — the language I speak in this chat"),
+                _("/help — this message"),
+            )
+        )
     )
 
 
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("tasks", "Recent deferred tasks (optionally: failed, running, ...)"),
-    ("get", "Download a completed task's CSV: /get <id>"),
-    ("subscribe", "Get alerts here when tasks complete or fail"),
-    ("unsubscribe", "Stop alerts in this chat"),
-    ("status", "SMSC connection and watcher status"),
-    ("help", "What this bot does"),
+    ("tasks", N_("Recent deferred tasks (optionally: failed, running, ...)")),
+    ("get", N_("Download a completed task's CSV: /get <id>")),
+    ("subscribe", N_("Get alerts here when tasks complete or fail")),
+    ("unsubscribe", N_("Stop alerts in this chat")),
+    ("status", N_("SMSC connection and watcher status")),
+    ("language", N_("Language of this chat: /language ru or en")),
+    ("help", N_("What this bot does")),
 )
 
 
-def not_allowed_text(chat_id: int) -> str:
+def commands(t: Translator = SOURCE) -> list[tuple[str, str]]:
+    """The command menu in `t`'s language (one table for every language)."""
+    return [(name, t.gettext(description)) for name, description in COMMANDS]
+
+
+def not_allowed_text(chat_id: int, t: Translator = SOURCE) -> str:
     """The only reply a chat outside the allowlist gets."""
+    _ = t.gettext
     return fit(
-        "This chat is not allowed to use this bot.\n"
-        f"Chat id: <code>{chat_id}</code>\n"
-        "Ask an administrator to add it to ALLOWED_CHAT_IDS."
+        _("This chat is not allowed to use this bot.")
+        + "\n"
+        + _("Chat id: {id}").format(id=f"<code>{chat_id}</code>")
+        + "\n"
+        + _("Ask an administrator to add it to ALLOWED_CHAT_IDS.")
     )
 
 
-def document_caption(task: Task) -> Callable[[FileFacts], str]:
+def document_caption(task: Task, t: Translator = SOURCE) -> Callable[[FileFacts], str]:
     """The caption of a /get document: which task, and that it was zipped if it was."""
 
     def caption(facts: FileFacts) -> str:
         zipped = (
-            f" · zipped ({format_size(facts.original_size)} as CSV)" if facts.compressed else ""
+            " · "
+            + t.gettext("zipped ({size} as CSV)").format(size=t.format_size(facts.original_size))
+            if facts.compressed
+            else ""
         )
         return fit(
             f"{task.status.icon} <b>#{task.id}</b> {esc(shorten(task.name))}{zipped}", CAPTION_LIMIT
@@ -290,16 +342,23 @@ def document_caption(task: Task) -> Callable[[FileFacts], str]:
     return caption
 
 
-def task_status_text(task: Task) -> str:
+_STATUS_REASONS = {
+    TaskStatus.PENDING: N_(
+        "Task {task} is waiting in the queue; the file is available once it completes."
+    ),
+    TaskStatus.RUNNING: N_(
+        "Task {task} is still running; the file is available once it completes."
+    ),
+    TaskStatus.CANCELED: N_("Task {task} was canceled, so it has no file."),
+    TaskStatus.FAILED: N_("Task {task} failed, so it has no file."),
+    TaskStatus.COMPLETED: N_("Task {task} is completed."),
+}
+
+
+def task_status_text(task: Task, t: Translator = SOURCE) -> str:
     """Why a task's file cannot be sent yet (or ever)."""
-    reason = {
-        TaskStatus.PENDING: "is waiting in the queue; the file is available once it completes.",
-        TaskStatus.RUNNING: "is still running; the file is available once it completes.",
-        TaskStatus.CANCELED: "was canceled, so it has no file.",
-        TaskStatus.FAILED: "failed, so it has no file.",
-        TaskStatus.COMPLETED: "is completed.",
-    }[task.status]
-    return fit(f"{task.status.icon} Task <b>#{task.id}</b> {esc(shorten(task.name))} {reason}")
+    name = f"<b>#{task.id}</b> {esc(shorten(task.name))}"
+    return fit(f"{task.status.icon} " + t.gettext(_STATUS_REASONS[task.status]).format(task=name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,104 +376,160 @@ class StatusInfo:
     queued_alerts: int
     watching: bool
     skipped_items: int = 0  # unusable SMSC list items in the last poll (Watcher.last_skipped)
+    language: str | None = None  # this chat's language, in words, when /status shows it
 
 
-def _ago(when: datetime | None, now: datetime) -> str:
+def _ago(when: datetime | None, now: datetime, t: Translator) -> str:
     if when is None:
-        return "never"
-    return f"{format_duration(now - when)} ago ({when.astimezone(SMSC_TZ):%d.%m.%Y %H:%M:%S} MSK)"
+        return t.gettext("never")
+    return t.gettext("{duration} ago ({when})").format(
+        duration=t.format_duration(now - when), when=t.format_when(when)
+    )
 
 
-def status_text(info: StatusInfo) -> str:
+def status_text(info: StatusInfo, t: Translator = SOURCE) -> str:
     """Render /status."""
+    _ = t.gettext
     lines = [
-        "<b>Status</b>",
-        f"SMSC last success: {_ago(info.last_success, info.now)}",
+        "<b>" + _("Status") + "</b>",
+        _("SMSC last success: {ago}").format(ago=_ago(info.last_success, info.now, t)),
     ]
     if info.last_error:
         error = esc(shorten(info.last_error, ERROR_LIMIT))
-        lines.append(f"SMSC last error: {error} ({_ago(info.last_error_at, info.now)})")
+        lines.append(
+            _("SMSC last error: {error} ({ago})").format(
+                error=error, ago=_ago(info.last_error_at, info.now, t)
+            )
+        )
     else:
-        lines.append("SMSC last error: none")
-    watcher = f"last poll {_ago(info.last_poll, info.now)}" if info.watching else "not running"
+        lines.append(_("SMSC last error: none"))
+    if info.watching:
+        watcher = _("last poll {ago}").format(ago=_ago(info.last_poll, info.now, t))
+    else:
+        watcher = _("not running")
     if info.skipped_items:
-        watcher += f", {info.skipped_items} unusable SMSC list items skipped (see the log)"
+        watcher += ", " + t.ngettext(
+            "{n} unusable SMSC list item skipped (see the log)",
+            "{n} unusable SMSC list items skipped (see the log)",
+            info.skipped_items,
+        ).format(n=info.skipped_items)
     lines += [
-        f"Watcher: {watcher}",
-        f"Subscribed chats: {info.subscribers}",
-        f"Queued alerts: {info.queued_alerts}",
-        f"Version: {esc(shorten(info.version, WORD_LIMIT))}, up {format_duration(info.uptime)}",
+        _("Watcher: {watcher}").format(watcher=watcher),
+        _("Subscribed chats: {n}").format(n=info.subscribers),
+        _("Queued alerts: {n}").format(n=info.queued_alerts),
     ]
+    if info.language is not None:
+        lines.append(_("Language: {language}").format(language=esc(info.language)))
+    lines.append(
+        _("Version: {version}, up {uptime}").format(
+            version=esc(shorten(info.version, WORD_LIMIT)), uptime=t.format_duration(info.uptime)
+        )
+    )
     return fit("\n".join(lines))
 
 
 # --- watcher alerts ---------------------------------------------------------------------------
 
 
-def _task_times(task: Task) -> str:
-    parts = [f"created {esc(format_when(task.created, task.created_raw))}"]
+def _task_times(task: Task, t: Translator) -> str:
+    _ = t.gettext
+    parts = [_("created {when}").format(when=esc(format_when(task.created, task.created_raw)))]
     if task.time is not None or task.time_raw.strip():
-        parts.append(f"started {esc(format_when(task.time, task.time_raw))}")
+        parts.append(_("started {when}").format(when=esc(format_when(task.time, task.time_raw))))
     return ", ".join(parts)
 
 
-def _took(task: Task, detected_at: datetime) -> str | None:
+def _took(task: Task, detected_at: datetime, t: Translator) -> str | None:
     start = task.time or task.created
-    return format_duration(detected_at - start) if start is not None else None
+    return t.format_duration(detected_at - start) if start is not None else None
+
+
+def _named(task: Task) -> str:
+    return f"<b>#{task.id}</b> {esc(shorten(task.name))}"
 
 
 def completion_caption(
-    task: Task, detected_at: datetime, *, size: int, rows: int | None, compressed: bool
+    task: Task,
+    detected_at: datetime,
+    *,
+    size: int,
+    rows: int | None,
+    compressed: bool,
+    t: Translator = SOURCE,
 ) -> str:
     """The caption of a completed task's document (fits 1024 characters)."""
-    lines = [f"✅ Export completed: <b>#{task.id}</b> {esc(shorten(task.name))}", _task_times(task)]
-    took = _took(task, detected_at)
-    facts = [f"took ~{took}"] if took else []
-    facts.append(format_size(size) + (" zipped" if compressed else ""))
+    _ = t.gettext
+    lines = ["✅ " + _("Export completed: {task}").format(task=_named(task)), _task_times(task, t)]
+    took = _took(task, detected_at, t)
+    facts = [_("took ~{duration}").format(duration=took)] if took else []
+    size_text = t.format_size(size)
+    facts.append(_("{size} zipped").format(size=size_text) if compressed else size_text)
     if rows is not None:
-        facts.append(f"{rows:,} rows".replace(",", " "))
+        facts.append(t.ngettext("{n} row", "{n} rows", rows).format(n=t.number(rows)))
     lines.append(" · ".join(facts))
     return fit("\n".join(lines), CAPTION_LIMIT)
 
 
-def completion_without_file_text(task: Task, detected_at: datetime, reason: str) -> str:
+def completion_without_file_text(
+    task: Task, detected_at: datetime, reason: str, t: Translator = SOURCE
+) -> str:
     """A completion alert whose file could not be attached, and why."""
-    took = _took(task, detected_at)
+    _ = t.gettext
+    took = _took(task, detected_at, t)
+    times = _task_times(task, t)
+    if took:
+        times += " · " + _("took ~{duration}").format(duration=took)
     return fit(
-        f"✅ Export completed: <b>#{task.id}</b> {esc(shorten(task.name))}\n"
-        f"{_task_times(task)}" + (f" · took ~{took}" if took else "") + "\n"
-        f"The file is not attached: {esc(shorten(reason, ERROR_LIMIT))}\n"
-        f"Try /get {task.id} later."
+        "✅ "
+        + _("Export completed: {task}").format(task=_named(task))
+        + "\n"
+        + times
+        + "\n"
+        + _("The file is not attached: {reason}").format(reason=esc(shorten(reason, ERROR_LIMIT)))
+        + "\n"
+        + _("Try /get {id} later.").format(id=task.id)
     )
 
 
-def failure_text(task: Task, detected_at: datetime) -> str:
+def failure_text(task: Task, detected_at: datetime, t: Translator = SOURCE) -> str:
     """The alert for a task that failed (status 4)."""
+    _ = t.gettext
     return fit(
-        f"❌ Export failed: <b>#{task.id}</b> {esc(shorten(task.name))}\n"
-        f"{_task_times(task)}\n"
-        f"failure noticed {detected_at.astimezone(SMSC_TZ):%d.%m.%Y %H:%M:%S} MSK"
+        "❌ "
+        + _("Export failed: {task}").format(task=_named(task))
+        + "\n"
+        + _task_times(task, t)
+        + "\n"
+        + _("failure noticed {when}").format(when=t.format_when(detected_at))
     )
 
 
-def canceled_text(task: Task) -> str:
+def canceled_text(task: Task, t: Translator = SOURCE) -> str:
     """The quiet notice for a canceled task (status 3)."""
     return fit(
-        f"🚫 Export canceled: <b>#{task.id}</b> {esc(shorten(task.name))} ({_task_times(task)})"
+        "🚫 "
+        + t.gettext("Export canceled: {task} ({times})").format(
+            task=_named(task), times=_task_times(task, t)
+        )
     )
 
 
-def problem_text(problem: str) -> str:
+def problem_text(problem: str, t: Translator = SOURCE) -> str:
     """Reported once when SMSC keeps refusing us (bad credentials, blocked IP)."""
+    _ = t.gettext
     return fit(
-        f"⚠️ SMSC problem: {esc(shorten(problem, ERROR_LIMIT))}\n"
-        "Alerts are paused until it is fixed; I will tell you when SMSC answers again."
+        "⚠️ "
+        + _("SMSC problem: {problem}").format(problem=esc(shorten(problem, ERROR_LIMIT)))
+        + "\n"
+        + _("Alerts are paused until it is fixed; I will tell you when SMSC answers again.")
     )
 
 
-def recovered_text(problem: str) -> str:
+def recovered_text(problem: str, t: Translator = SOURCE) -> str:
     """Sent once when a reported SMSC problem is over."""
     return fit(
-        f"✅ SMSC answers again (the problem was: {esc(shorten(problem, ERROR_LIMIT))})."
-        " Alerts resume."
+        "✅ "
+        + t.gettext("SMSC answers again (the problem was: {problem}). Alerts resume.").format(
+            problem=esc(shorten(problem, ERROR_LIMIT))
+        )
     )

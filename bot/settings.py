@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     allowed_chat_ids: ChatIds = ()
     alert_chat_ids: ChatIds = ()
     notify_canceled: bool = True
+    # Groups and alerts speak this unless the chat chose with /language (private chats: the user's).
+    bot_language: Literal["en", "ru"] = "en"
 
     database_url: str = "sqlite:///data/bot.sqlite3"
     poll_interval: float = Field(default=60.0, ge=20.0)
@@ -69,7 +71,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("log_format", mode="before")
+    @field_validator("log_format", "bot_language", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -46,13 +46,25 @@ FOREGROUND_EVERY = 6  # 1 slot in 6 (~4.8 a second) is kept for replies to peopl
 
 @dataclass(frozen=True, slots=True)
 class SendOptions:
-    """Per-call `rate_limit_args`: background traffic yields to replies; extra retries."""
+    """Per-call `rate_limit_args`: background traffic yields to replies; extra retries.
+
+    `max_wait` makes a send disposable: when its slot (or a RetryAfter) is further away than
+    that many seconds, it is abandoned with `SendAbandoned` instead of waiting in line.
+    """
 
     background: bool = False
     extra_retries: int = 0
+    max_wait: float | None = None
 
 
 BACKGROUND = SendOptions(background=True)
+# Refusals to chats outside the allowlist: behind replies and alerts, and never worth a wait
+# (nor holding up a stop): dropped when no slot is free within a couple of seconds.
+DISPOSABLE = SendOptions(background=True, max_wait=2.0)
+
+
+class SendAbandoned(TelegramError):
+    """A disposable send given up because Telegram's limits would make it wait too long."""
 
 
 class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
@@ -163,6 +175,8 @@ class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
             if limited:
                 at = self.reserve(chat_id, background=options.background)
                 wait = at - self._clock.monotonic()
+                if options.max_wait is not None and wait > options.max_wait:
+                    raise SendAbandoned(f"no send slot within {options.max_wait:g} s")
                 if wait > 0:
                     await self._clock.sleep(wait)
             try:
@@ -179,6 +193,8 @@ class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
                 self.hold(chat_id if limited else None, seconds)
                 if attempt >= retries:
                     raise
+                if options.max_wait is not None and seconds > options.max_wait:
+                    raise SendAbandoned(f"Telegram asked to wait {seconds:.0f} s") from err
                 attempt += 1
                 if not limited:
                     await self._clock.sleep(seconds)

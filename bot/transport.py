@@ -23,7 +23,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 GET_UPDATES_TIMEOUT = 10  # seconds a long poll waits for updates (PTB's run_polling default)
 UPDATER_STOP = 1.0  # seconds: a long poll stops at once; a back-off sleep is cancelled after this
 

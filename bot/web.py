@@ -10,14 +10,16 @@ import asyncio
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from aiohttp import web
-from telegram import Update
 
 import storage
 from bot.context import App
 from bot.metrics import CONTENT_TYPE
+from bot.updates import UpdateIntake
 from storage import health as db_health
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class WebhookRoute:
     secret: str
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BOT_APP: web.AppKey[App] = web.AppKey("bot_app")
 WEBHOOK = web.AppKey("webhook", WebhookRoute)
 
@@ -47,6 +50,9 @@ async def healthz(request: web.Request) -> web.Response:
     app = _bot_app(request)
     if not app.running or not app.bot_data.running:
         return web.Response(status=503, text="application not running\n")
+    problem = update_loop_problem(app)
+    if problem is not None:
+        return web.Response(status=503, text=f"update loop: {problem}\n")
     try:
         await asyncio.wait_for(storage.ping(app.bot_data.services.db), timeout=3.0)
     except (storage.StorageError, TimeoutError) as err:
@@ -56,6 +62,11 @@ async def healthz(request: web.Request) -> web.Response:
     if problem is not None:
         return web.Response(status=503, text=f"{problem}\n")
     return web.Response(text="ok\n")
+
+
+def update_loop_problem(app: App) -> str | None:
+    """Why updates no longer reach the handlers (dead or wedged loop), or None."""
+    return app.bot_data.updates.problem(app)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -84,29 +95,66 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def webhook(request: web.Request) -> web.Response:
-    """Accept an update from Telegram, checking its secret token first."""
+    """Accept an update from Telegram, checking its secret token first.
+
+    Anything authentic gets 200, even an update the library cannot parse (logged, counted):
+    Telegram resends whatever is refused, over and over. Only a body that is no JSON object
+    at all gets 400. Refusals are logged at most once a minute per reason.
+    """
     route = request.app[WEBHOOK]
+    app = _bot_app(request)
+    intake = app.bot_data.updates
     given = request.headers.get(SECRET_HEADER, "")
     if not hmac.compare_digest(given.encode(), route.secret.encode()):
         # The body is not read, let alone logged: it is not from Telegram.
-        log.warning(
-            "webhook request refused: wrong or missing secret token",
-            extra={"event": "webhook_forbidden", "remote": request.remote or "?"},
-        )
+        _refused(intake, "forbidden", "wrong or missing secret token", request)
         return web.Response(status=403, text="forbidden\n")
-    app = _bot_app(request)
     if not app.running:
         return web.Response(status=503, text="not running\n")  # Telegram retries later
     try:
         data = json.loads(await request.read())
-        update = Update.de_json(data, app.bot)
-    except (ValueError, TypeError, KeyError) as err:
-        log.warning(
-            "webhook: not an update (%s)", type(err).__name__, extra={"event": "webhook_bad"}
-        )
-        return web.Response(status=400, text="bad update\n")
-    await app.update_queue.put(update)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        _refused(intake, "not_json", "the body is not JSON", request)
+        return web.Response(status=400, text="bad update: not JSON\n")
+    if not isinstance(data, dict):
+        _refused(intake, "not_object", "the body is JSON but not an object", request)
+        return web.Response(status=400, text="bad update: not a JSON object\n")
+    update = intake.decode(data, app.bot)
+    if update is not None:
+        await app.update_queue.put(update)
     return web.Response(text="ok\n")
+
+
+def _refused(intake: UpdateIntake, reason: str, why: str, request: web.Request) -> None:
+    intake.stats.refused[reason] = intake.stats.refused.get(reason, 0) + 1
+    intake.logs.warning(
+        "webhook request refused: %s (from %s)",
+        why,
+        request.remote or "?",
+        key="refused:" + reason,
+        event="webhook_refused",
+    )
+
+
+def webhook_path_key(path: str) -> str:
+    """The form two spellings of one URL path share (%-escapes decoded, any case)."""
+    return unquote(path, errors="surrogateescape")
+
+
+def _webhook_dispatch(route: WebhookRoute) -> Handler:
+    """Route POSTs to the webhook by decoded path, so non-ASCII and %-escaped paths match.
+
+    aiohttp's router would take `{` in a path for a variable and compares its own decoding
+    of the request with the path as written; both sides are decoded the same way here.
+    """
+    expected = webhook_path_key(route.path)
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        if webhook_path_key(request.raw_path.split("?", 1)[0]) != expected:
+            raise web.HTTPNotFound
+        return await webhook(request)
+
+    return dispatch
 
 
 def create_web_app(bot_app: App, route: WebhookRoute | None = None) -> web.Application:
@@ -118,7 +166,7 @@ def create_web_app(bot_app: App, route: WebhookRoute | None = None) -> web.Appli
     web_app.router.add_get("/metrics", metrics)
     if route is not None:
         web_app[WEBHOOK] = route
-        web_app.router.add_post(route.path, webhook)
+        web_app.router.add_post("/{tail:.*}", _webhook_dispatch(route))
     return web_app
 
 

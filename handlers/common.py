@@ -5,6 +5,8 @@ from __future__ import annotations
 from telegram import Message, Update
 from telegram.constants import ParseMode
 
+from bot.error_words import translate_error
+from bot.i18n import SOURCE, Translator
 from bot.render import esc
 from bot.smsc.errors import SmscError, SmscSlowError
 
@@ -19,12 +21,12 @@ async def reply(update: Update, text: str) -> Message | None:
     )
 
 
-def smsc_error_text(err: SmscError) -> str:
+def smsc_error_text(err: SmscError, t: Translator = SOURCE) -> str:
     """A short, human explanation of an SMSC failure, naming its real cause."""
-    text = str(err)
+    text = translate_error(str(err), t)
     text = text[:1].upper() + text[1:]
     if isinstance(err, SmscSlowError):
-        text += ". Try again in a moment"
+        text += t.gettext(". Try again in a moment")
     if not text.endswith((".", "!", "?", ")")):
         text += "."
     return f"⚠️ {esc(text)}"

@@ -5,14 +5,24 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 
 from bot.context import Context
+from bot.i18n import N_, SOURCE, Translator
 from bot.metrics import telegram_error_kind
+from handlers.language import translator_for
+from handlers.membership import record_migration
 
 log = logging.getLogger(__name__)
 
-SORRY = "Something went wrong on our side. It has been logged; please try again in a moment."
+SORRY = N_("Something went wrong on our side. It has been logged; please try again in a moment.")
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -20,6 +30,11 @@ async def on_error(update: object, context: Context) -> None:
     err = context.error
     if isinstance(err, TelegramError) and context.bot_data.running:
         context.bot_data.services.metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
+    migrated_chat = update.effective_chat if isinstance(update, Update) else None
+    if isinstance(err, ChatMigrated) and migrated_chat is not None and context.bot_data.running:
+        # A reply to a group that has just become a supergroup: follow it, nothing is broken.
+        await record_migration(context, migrated_chat.id, err.new_chat_id)
+        return
     transient = isinstance(err, NetworkError) and not isinstance(err, BadRequest)
     if transient or isinstance(err, RetryAfter):
         # Telegram itself is unreachable or throttling us: replying would fail the same way.
@@ -33,10 +48,20 @@ async def on_error(update: object, context: Context) -> None:
     )
     if not isinstance(update, Update) or isinstance(err, Forbidden):
         return  # a job (update=None), or a chat we may not write to
+    if update.callback_query is not None:
+        return  # its handler has answered it (handlers.callbacks); a second answer fails
     try:
-        if update.callback_query is not None:
-            await update.callback_query.answer(SORRY, show_alert=True)
-        elif update.effective_message is not None:
-            await update.effective_message.reply_text(SORRY, do_quote=False)
+        if update.effective_message is not None:
+            sorry = (await _translator(update, context)).gettext(SORRY)
+            await update.effective_message.reply_text(sorry, do_quote=False)
     except Exception:
         log.warning("could not tell the user about the error", exc_info=True)
+
+
+async def _translator(update: Update, context: Context) -> Translator:
+    """The chat's language, or English when even that cannot be read (the error may be the DB)."""
+    try:
+        return await translator_for(update, context)
+    except Exception:
+        log.warning("could not read the chat's language for the error reply", exc_info=True)
+        return SOURCE

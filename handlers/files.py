@@ -3,28 +3,42 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from telegram import Update
 
 from bot.context import Context
 from bot.documents import FileTooLargeError, chat_action
 from bot.freshness import freshness_note, with_note
+from bot.i18n import N_
 from bot.render import document_caption, esc, format_size, shorten, task_status_text
 from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.smsc.models import Task, TaskStatus
 from handlers.common import reply, smsc_error_text, thread_of
+from handlers.language import translator_for
 
 log = logging.getLogger(__name__)
 
-USAGE = "Usage: /get <i>task id</i> (for example /get 1234) or /get <i>file or task name</i>"
+USAGE = N_("Usage: /get <i>task id</i> (for example /get 1234) or /get <i>file or task name</i>")
 MAX_ARG = 256
+_TASK_ID = re.compile(r"#?(-?[0-9]{1,40})")
+
+
+def parse_task_id(text: str) -> int | None:
+    """The task id `text` spells (`1234`, `#1234`, `-5`), or None for anything else.
+
+    ASCII digits only: `str.isdigit()` also accepts "²", "①" or "₁₀₀₇", which `int()` refuses,
+    and other scripts' digits are more likely part of a name than an id.
+    """
+    match = _TASK_ID.fullmatch(text)
+    return int(match.group(1)) if match else None
 
 
 def find_task(tasks: list[Task], query: str) -> list[Task]:
     """Tasks matching an id, or else a file or task name (exact, then case-insensitive)."""
-    if query.lstrip("#").isdigit():
-        wanted = int(query.lstrip("#"))
-        return [t for t in tasks if t.id == wanted]
+    task_id = parse_task_id(query)
+    if task_id is not None:
+        return [t for t in tasks if t.id == task_id]
     exact = [t for t in tasks if query in (t.file, t.name)]
     if exact:
         return exact
@@ -38,42 +52,57 @@ async def get_command(update: Update, context: Context) -> None:
     if chat is None:
         return
     query = " ".join(context.args or []).strip()
+    t = await translator_for(update, context)
+    _ = t.gettext
     if not query or len(query) > MAX_ARG:
-        await reply(update, USAGE)
+        await reply(update, _(USAGE))
         return
     services = context.bot_data.services
     try:
         listing = await services.smsc.task_listing()
     except SmscError as err:
-        await reply(update, smsc_error_text(err))
+        await reply(update, smsc_error_text(err, t))
         return
     matches = find_task(list(listing.tasks), query)
-    note = freshness_note(listing, services.clock.now())  # an old list may lack a new task
+    note = freshness_note(listing, services.clock.now(), t)  # an old list may lack a new task
     if not matches:
-        await reply(update, with_note(f"Task {esc(shorten(query, 60))} not found.", note))
+        not_found = _("Task {query} not found.").format(query=esc(shorten(query, 60)))
+        await reply(update, with_note(not_found, note))
         return
     if len(matches) > 1:
         ids = ", ".join(f"#{t.id}" for t in matches[:10])
-        await reply(update, f"Several tasks match that name: {ids}. Use /get <i>id</i>.")
+        await reply(
+            update, _("Several tasks match that name: {ids}. Use /get <i>id</i>.").format(ids=ids)
+        )
         return
     task = matches[0]
     if task.status is not TaskStatus.COMPLETED:
-        await reply(update, with_note(task_status_text(task), note))
+        await reply(update, with_note(task_status_text(task, t), note))
         return
     thread_id = thread_of(update)
     try:
         async with chat_action(context.bot, chat.id, thread_id):
             await services.files.send(
-                context.bot, chat.id, task, thread_id=thread_id, caption=document_caption(task)
+                context.bot, chat.id, task, thread_id=thread_id, caption=document_caption(task, t)
             )
     except SmscNotFoundError:
-        await reply(update, f"SMSC has no file for task <b>#{task.id}</b> (yet). Try again later.")
+        await reply(
+            update,
+            _("SMSC has no file for task {task} (yet). Try again later.").format(
+                task=f"<b>#{task.id}</b>"
+            ),
+        )
     except SmscError as err:
-        await reply(update, smsc_error_text(err))
+        await reply(update, smsc_error_text(err, t))
     except FileTooLargeError as err:
         await reply(
             update,
-            f"The file of task <b>#{task.id}</b> is too large for Telegram: "
-            f"{format_size(err.size)}, still {format_size(err.compressed_size)} zipped "
-            "(bots may upload up to 50 MB). Download it from the SMSC website.",
+            _(
+                "The file of task {task} is too large for Telegram: {size}, still {zipped} "
+                "zipped (bots may upload up to 50 MB). Download it from the SMSC website."
+            ).format(
+                task=f"<b>#{task.id}</b>",
+                size=format_size(err.size, t),
+                zipped=format_size(err.compressed_size, t),
+            ),
         )

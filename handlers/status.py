@@ -9,10 +9,13 @@ from telegram import Update
 import storage
 from bot import __version__
 from bot.context import Context
+from bot.error_words import translate_error
 from bot.freshness import listing_line
 from bot.render import StatusInfo, status_text
 from bot.watcher import LAST_POLL_KEY
 from handlers.common import reply
+from handlers.language import chosen_language, translator_for
+from handlers.membership import migrations_note
 
 
 async def status_command(update: Update, context: Context) -> None:
@@ -22,17 +25,24 @@ async def status_command(update: Update, context: Context) -> None:
     last_poll_raw = await storage.get_state(services.db, LAST_POLL_KEY)
     error = stats.last_error
     now = services.clock.now()
+    t = await translator_for(update, context)
+    language = t.language_name(t.language)
+    if await chosen_language(update, context) is None:
+        language = t.gettext("{language}, chosen automatically").format(language=language)
     info = StatusInfo(
         version=__version__,
         uptime=timedelta(seconds=services.clock.monotonic() - services.started_mono),
         now=now,
         last_success=stats.last_success_at,
-        last_error=str(error) if error is not None else None,
+        last_error=translate_error(str(error), t) if error is not None else None,
         last_error_at=stats.last_error_at,
         last_poll=datetime.fromisoformat(last_poll_raw) if last_poll_raw else None,
         subscribers=await storage.count_subscriptions(services.db),
         queued_alerts=await storage.count_pending(services.db),
         watching=services.watching,
+        skipped_items=services.watcher.last_skipped,
+        language=language,
     )
     # Cached only: /status must answer even while SMSC is down, and costs SMSC nothing.
-    await reply(update, status_text(info) + "\n" + listing_line(services.smsc.listing(), now))
+    note = listing_line(services.smsc.listing(), now, t)
+    await reply(update, status_text(info, t) + await migrations_note(context, t) + "\n" + note)

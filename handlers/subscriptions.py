@@ -7,6 +7,7 @@ from telegram import Update
 import storage
 from bot.context import Context
 from handlers.common import reply, thread_of
+from handlers.language import translator_for
 
 
 async def subscribe_command(update: Update, context: Context) -> None:
@@ -15,11 +16,20 @@ async def subscribe_command(update: Update, context: Context) -> None:
     if chat is None:
         return
     services = context.bot_data.services
-    where = "this topic" if thread_of(update) is not None else "this chat"
+    _ = (await translator_for(update, context)).gettext
+    topic = thread_of(update) is not None
     if await storage.subscribe(services.db, chat.id, thread_of(update), services.clock.now()):
-        await reply(update, f"🔔 Subscribed: {where} will get alerts when tasks complete or fail.")
+        if topic:
+            text = _("🔔 Subscribed: this topic will get alerts when tasks complete or fail.")
+        else:
+            text = _("🔔 Subscribed: this chat will get alerts when tasks complete or fail.")
     else:
-        await reply(update, f"🔔 {where.capitalize()} is already subscribed.")
+        text = (
+            _("🔔 This topic is already subscribed.")
+            if topic
+            else _("🔔 This chat is already subscribed.")
+        )
+    await reply(update, text)
 
 
 async def unsubscribe_command(update: Update, context: Context) -> None:
@@ -28,8 +38,17 @@ async def unsubscribe_command(update: Update, context: Context) -> None:
     if chat is None:
         return
     services = context.bot_data.services
-    where = "this topic" if thread_of(update) is not None else "this chat"
+    _ = (await translator_for(update, context)).gettext
+    topic = thread_of(update) is not None
     if await storage.unsubscribe(services.db, chat.id, thread_of(update)):
-        await reply(update, f"🔕 Unsubscribed: no more alerts in {where}.")
+        if topic:
+            text = _("🔕 Unsubscribed: no more alerts in this topic.")
+        else:
+            text = _("🔕 Unsubscribed: no more alerts in this chat.")
     else:
-        await reply(update, f"🔕 {where.capitalize()} was not subscribed.")
+        text = (
+            _("🔕 This topic was not subscribed.")
+            if topic
+            else _("🔕 This chat was not subscribed.")
+        )
+    await reply(update, text)

@@ -4,6 +4,13 @@ Plain async functions over one `aiosqlite.Connection` (see `db` for why each tak
 connection's lock); times go in and come out as aware UTC datetimes supplied by the caller.
 """
 
+from .chat_migrations import (
+    ChatMigration,
+    list_chat_migrations,
+    migrated_from,
+    migration_targets,
+    record_chat_migration,
+)
 from .db import (
     Migration,
     StorageError,
@@ -17,6 +24,7 @@ from .db import (
     transaction,
 )
 from .files import CachedFile, delete_cached_file, get_cached_file, put_cached_file
+from .languages import get_chat_language, set_chat_language
 from .outbox import (
     ALERT_KINDS,
     AlertKind,
@@ -36,6 +44,7 @@ from .state import StateEntry, get_state, get_state_entry, set_state
 from .subscriptions import (
     Subscription,
     count_subscriptions,
+    has_subscriptions,
     is_subscribed,
     list_subscriptions,
     migrate_chat,
@@ -61,6 +70,7 @@ __all__ = [
     "ALERT_KINDS",
     "AlertKind",
     "CachedFile",
+    "ChatMigration",
     "KnownTask",
     "Migration",
     "NewAlert",
@@ -81,11 +91,14 @@ __all__ = [
     "delete_cached_file",
     "due_deliveries",
     "get_cached_file",
+    "get_chat_language",
     "get_known_task",
     "get_outcome",
     "get_state",
     "get_state_entry",
+    "has_subscriptions",
     "is_subscribed",
+    "list_chat_migrations",
     "list_subscriptions",
     "load_finished_ids",
     "load_known_statuses",
@@ -95,15 +108,19 @@ __all__ = [
     "mark_dropped",
     "mark_retry",
     "migrate_chat",
+    "migrated_from",
+    "migration_targets",
     "next_due_at",
     "open_database",
     "outbox_stats",
     "ping",
     "prune_delivered",
     "put_cached_file",
+    "record_chat_migration",
     "record_outcomes",
     "record_poll",
     "remove_chat",
+    "set_chat_language",
     "set_state",
     "subscribe",
     "transaction",

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import aiosqlite
 
+from .chat_migrations import record_chat_migration
 from .db import from_db_time, locked, thread_from_db, thread_to_db, to_db_time, transaction
 
 
@@ -82,6 +83,16 @@ async def is_subscribed(conn: aiosqlite.Connection, chat_id: int, thread_id: int
     return row is not None
 
 
+async def has_subscriptions(conn: aiosqlite.Connection, chat_id: int) -> bool:
+    """Tell whether the chat, or any forum topic of it, is subscribed."""
+    async with (
+        locked(conn),
+        conn.execute("SELECT 1 FROM subscriptions WHERE chat_id = ? LIMIT 1", (chat_id,)) as cur,
+    ):
+        row = await cur.fetchone()
+    return row is not None
+
+
 async def remove_chat(
     conn: aiosqlite.Connection,
     chat_id: int,
@@ -109,6 +120,9 @@ async def migrate_chat(
 ) -> int:
     """Move the chat's subscriptions and pending deliveries to its new id; return how many moved.
 
+    Also records the migration (`chat_migrations`), whoever noticed it: a service message, or
+    a ChatMigrated answer to a send.
+
     For a group upgraded to a supergroup. Where the new id is already subscribed (same topic)
     the two merge; where it already has a delivery of the same alert, the old chat's copy is
     dropped, so the alert still reaches the chat exactly once. Delivery ids are kept, so a
@@ -118,6 +132,8 @@ async def migrate_chat(
         return 0
     when = to_db_time(now)
     async with transaction(conn):
+        # Remembered with the move, so access follows the group to its new id (handlers.access).
+        await record_chat_migration(conn, old_chat_id, new_chat_id, now=now)
         # OR IGNORE skips the rows that would collide with an existing subscription of the new
         # id; what remains under the old id afterwards are exactly those duplicates.
         cur = await conn.execute(

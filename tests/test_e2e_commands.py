@@ -76,7 +76,8 @@ async def test_stranger_gets_its_chat_id_and_no_task_data(rig: Rig) -> None:
     assert str(STRANGER) in text
     assert "not allowed" in text
     assert "Рассылка" not in text
-    await rig.reply_text(STRANGER, "/get 1")
+    rig.emu.send_message(STRANGER, "/get 1")  # told once already: no second reply
+    await rig.reply_text(ADMIN_CHAT, "/help")
     assert rig.sim.requests == []  # SMSC never asked on a stranger's behalf
     assert rig.emu.calls_to("sendDocument") == []
 
@@ -294,3 +295,61 @@ async def test_stranger_group_commands_for_other_bots_are_ignored(rig: Rig) -> N
     )
     assert "not allowed" in text
     assert len(rig.emu.calls_to("sendMessage", chat_id=group)) == 1  # only ours was answered
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "²",
+        "①",
+        "₁₀₀₇",
+        "٣",
+        "#²",
+        "1²",
+        "-",
+        "#",
+        "--5",
+        "#-5",
+        "-5",
+        "0",
+        "99999999999999999999999",
+    ],
+)
+async def test_get_with_odd_digits_or_ids_is_usage_or_not_found(rig: Rig, arg: str) -> None:
+    add_tasks(rig)
+    text = await rig.reply_text(ADMIN_CHAT, f"/get {arg}")
+    assert "not found" in text or "Usage" in text
+    assert "Something went wrong" not in text
+
+
+async def test_get_accepts_the_ids_tasks_shows(rig: Rig) -> None:
+    add_tasks(rig)
+    listing = await rig.reply_text(ADMIN_CHAT, "/tasks")
+    assert "#3" in listing
+    for spelled in ("3", "#3"):
+        assert "waiting in the queue" in await rig.reply_text(ADMIN_CHAT, f"/get {spelled}")
+
+
+async def test_stranger_group_bare_unknown_command_is_ignored(rig: Rig) -> None:
+    group = -5550003
+    rig.emu.send_message(group, "/foo", chat_type="supergroup", title="Other")
+    rig.emu.send_message(group, "/tasks@other_bot", chat_type="supergroup", title="Other")
+    text = await rig.reply_text(group, "/tasks", chat_type="supergroup", title="Other")
+    assert "not allowed" in text  # one of ours, bare: answered
+    await rig.reply_text(ADMIN_CHAT, "/help")
+    assert len(rig.emu.calls_to("sendMessage", chat_id=group)) == 1
+
+
+async def test_stranger_private_chat_gets_the_reply_for_any_command(rig: Rig) -> None:
+    text = await rig.reply_text(STRANGER + 1, "/foo")
+    assert "not allowed" in text
+
+
+@pytest.mark.parametrize("task_id", [-5, 0, 10**20])
+async def test_odd_ids_are_consistent_between_tasks_and_get(rig: Rig, task_id: int) -> None:
+    rig.sim.add_task(SimTask(task_id, "odd id", TaskStatus.PENDING, created="03.11.2026 10:00:00"))
+    listing = await rig.reply_text(ADMIN_CHAT, "/tasks")
+    answer = await rig.reply_text(ADMIN_CHAT, f"/get {task_id}")
+    assert "Something went wrong" not in listing + answer
+    # Whatever the policy for such ids, both commands follow the same one.
+    assert (f"#{task_id}" in listing) == ("not found" not in answer), (listing, answer)

@@ -116,6 +116,8 @@ async def test_hostile_items_never_stop_alerts_or_tasks(rig: Rig) -> None:
     metrics = rig.services.metrics.render().decode()
     assert "smsc_items_skipped_total 10.0" in metrics  # 5 per poll, two polls
     assert "watcher_last_poll_items_skipped 5.0" in metrics
+    status = await rig.reply_text(ADMIN_CHAT, "/status")
+    assert "5 unusable SMSC list items skipped" in status  # /status says something is wrong
 
 
 async def test_ten_thousand_bad_rows_log_one_line_per_poll(

@@ -123,8 +123,7 @@ async def test_a_new_task_and_a_large_file_reach_smsc(
     [
         ("http_500", "HTTP 500", 61),
         ("wrong_credentials", "login", 601),
-        # SMSC's "too many requests": the client serves the list it has rather than fail.
-        ("error_9", f"#{PENDING}", 61),
+        ("error_9", "error 9", 61),
     ],
 )
 async def test_an_injected_fault_gets_an_honest_reply_and_clears(
@@ -136,16 +135,17 @@ async def test_an_injected_fault_gets_an_honest_reply_and_clears(
     assert (await get_json(http, f"{pg.url}/api/smsc"))["fault"]["kind"] == kind
     pg.clock.advance(61)  # type: ignore[attr-defined] - past the list cache
     reply = (await say(http, pg, ALICE, "/tasks")).result["text"]
-    assert words in reply
-    if kind != "error_9":
-        assert reply.startswith("⚠️")
-        assert f"#{PENDING}" not in reply
+    # The list the bot has, saying plainly how old it is and why it is not fresh (issue 8).
+    assert f"#{PENDING}" in reply
+    assert "⚠️ List as of" in reply
+    assert words in reply.rsplit("List as of", 1)[1]
 
     async with http.delete(f"{pg.url}/api/smsc/fault") as resp:
         assert resp.status == 200
     pg.clock.advance(recover)  # type: ignore[attr-defined] - the client's backoff
     reply = (await say(http, pg, ALICE, "/tasks")).result["text"]
     assert f"#{PENDING}" in reply
+    assert "List as of" not in reply  # fresh again
 
 
 async def test_the_hang_fault_holds_requests_until_cleared(
@@ -317,3 +317,25 @@ async def test_pressing_needs_a_real_button(pg: Playground, http: aiohttp.Client
         async with http.post(url, json=body) as resp:
             assert resp.status == status
             assert words in (await resp.json())["error"]
+
+
+async def test_the_language_switch_makes_the_bot_answer_in_russian(
+    pg: Playground, http: aiohttp.ClientSession
+) -> None:
+    russian = await say(http, pg, ALICE, "/tasks", language_code="ru")
+    assert russian.result["text"].startswith("Отложенные задачи")
+    button = russian.result["reply_markup"]["inline_keyboard"][0][0]
+    assert button["text"] == "Старше ▶"
+    english = await say(http, pg, ALICE, "/tasks", language_code="en")
+    assert english.result["text"].startswith("Deferred tasks")
+    assert "Deferred tasks" in (await say(http, pg, ALICE, "/tasks")).result["text"]
+
+
+@pytest.mark.parametrize("bad", ["", "russian!", 7, None, "x" * 40])
+async def test_a_bad_language_code_is_refused(
+    pg: Playground, http: aiohttp.ClientSession, bad: object
+) -> None:
+    url = f"{pg.url}/api/chats/{ALICE}/messages"
+    async with http.post(url, json={"text": "/help", "language_code": bad}) as resp:
+        assert resp.status == 400
+        assert "language_code" in (await resp.json())["error"]

@@ -17,6 +17,7 @@ import pytest
 
 from bot import render
 from bot.documents import FileFacts
+from bot.i18n import LANGUAGES, Language, Translator, translator
 from bot.render import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
@@ -95,72 +96,91 @@ def hostile_status(rng: random.Random) -> StatusInfo:
     )
 
 
-def tasks_page_text(rng: random.Random) -> str:
+def tasks_page_text(rng: random.Random, t: Translator) -> str:
     tasks = [hostile_task(rng) for _ in range(rng.randint(0, 20))]
     page = render.tasks_page(
         tasks,
         status_filter=rng.choice([None, *STATUS_FILTERS, hostile(rng, 50)]),
         before_id=rng.choice([None, rng.randint(0, MAX_TASK_ID)]),
         per_page=rng.randint(1, 60),
+        t=t,
     )
     if page.shown:
         assert f"#{page.older_before_id}</b>" in page.text or page.older_before_id is None
     return page.text
 
 
+Make = Callable[[random.Random, Translator], str]
+
 # Every public renderer of a message or caption, and the limit its result must respect.
-RENDERERS: dict[str, tuple[int, Callable[[random.Random], str]]] = {
+RENDERERS: dict[str, tuple[int, Make]] = {
     "tasks_page": (MESSAGE_LIMIT, tasks_page_text),
-    "task_line": (MESSAGE_LIMIT, lambda r: render.task_line(hostile_task(r))),
-    "usage_text": (MESSAGE_LIMIT, lambda r: render.usage_text(hostile(r, 40))),
+    "task_line": (MESSAGE_LIMIT, lambda r, t: render.task_line(hostile_task(r), t)),
+    "usage_text": (MESSAGE_LIMIT, lambda r, t: render.usage_text(hostile(r, 40), t)),
     "not_allowed_text": (
         MESSAGE_LIMIT,
-        lambda r: render.not_allowed_text(r.randint(-(2**63), 2**63 - 1)),
+        lambda r, t: render.not_allowed_text(r.randint(-(2**63), 2**63 - 1), t),
     ),
     "document_caption": (
         CAPTION_LIMIT,
-        lambda r: render.document_caption(hostile_task(r))(hostile_facts(r)),
+        lambda r, t: render.document_caption(hostile_task(r), t)(hostile_facts(r)),
     ),
-    "task_status_text": (MESSAGE_LIMIT, lambda r: render.task_status_text(hostile_task(r))),
-    "status_text": (MESSAGE_LIMIT, lambda r: render.status_text(hostile_status(r))),
+    "task_status_text": (MESSAGE_LIMIT, lambda r, t: render.task_status_text(hostile_task(r), t)),
+    "status_text": (MESSAGE_LIMIT, lambda r, t: render.status_text(hostile_status(r), t)),
     "completion_caption": (
         CAPTION_LIMIT,
-        lambda r: render.completion_caption(
+        lambda r, t: render.completion_caption(
             hostile_task(r),
             moment(r),
             size=r.randint(0, 2**62),
             rows=r.choice([None, r.randint(0, 2**62)]),
             compressed=r.random() < 0.5,
+            t=t,
         ),
     ),
     "completion_without_file_text": (
         MESSAGE_LIMIT,
-        lambda r: render.completion_without_file_text(hostile_task(r), moment(r), hostile(r)),
+        lambda r, t: render.completion_without_file_text(hostile_task(r), moment(r), hostile(r), t),
     ),
-    "failure_text": (MESSAGE_LIMIT, lambda r: render.failure_text(hostile_task(r), moment(r))),
-    "canceled_text": (MESSAGE_LIMIT, lambda r: render.canceled_text(hostile_task(r))),
-    "problem_text": (MESSAGE_LIMIT, lambda r: render.problem_text(hostile(r))),
-    "recovered_text": (MESSAGE_LIMIT, lambda r: render.recovered_text(hostile(r))),
+    "failure_text": (
+        MESSAGE_LIMIT,
+        lambda r, t: render.failure_text(hostile_task(r), moment(r), t),
+    ),
+    "canceled_text": (MESSAGE_LIMIT, lambda r, t: render.canceled_text(hostile_task(r), t)),
+    "problem_text": (MESSAGE_LIMIT, lambda r, t: render.problem_text(hostile(r), t)),
+    "recovered_text": (MESSAGE_LIMIT, lambda r, t: render.recovered_text(hostile(r), t)),
 }
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("name", sorted(RENDERERS))
-def test_every_renderer_fits_and_parses_whatever_the_input(name: str) -> None:
+def test_every_renderer_fits_and_parses_whatever_the_input(name: str, language: Language) -> None:
     limit, make = RENDERERS[name]
+    t = translator(language)
     rng = random.Random(f"render-{name}")
     for round_ in range(ROUNDS):
-        text = make(rng)
+        text = make(rng, t)
         parsed = parse_html(text)  # raises on a tag or entity cut in half, or left open
         shown = utf16_len(parsed.text)
-        assert shown <= limit, (name, round_, shown)
-        assert parsed.text.strip(), (name, round_)
+        assert shown <= limit, (name, language, round_, shown)
+        assert parsed.text.strip(), (name, language, round_)
         assert visible_len(text) == shown  # our measure is Telegram's
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_command_menu_fits_telegram_in_every_language(language: Language) -> None:
+    menu = render.commands(translator(language))
+    assert [name for name, _ in menu] == [name for name, _ in render.COMMANDS]
+    for _, description in menu:
+        assert 1 <= len(description) <= 256  # BotCommand.description's limits
+    if language == "ru":
+        assert all(any("а" <= ch <= "я" for ch in d) for _, d in menu)  # noqa: RUF001
 
 
 def test_public_renderers_are_all_covered() -> None:
     helpers = {
-        "esc", "shorten", "utf16_len", "visible_len", "fit", "format_when", "format_duration",
-        "format_size",
+        "esc", "neutralise", "shorten", "utf16_len", "visible_len", "fit", "format_when",
+        "format_duration", "format_size", "commands",
     }  # fmt: skip
     public = {
         name
@@ -226,16 +246,17 @@ def test_shorten_counts_utf16_units_and_never_splits_a_pair() -> None:
 
 
 def test_page_budget_is_measured_not_tuned() -> None:
-    # A smaller limit stands in for longer wording (e.g. Russian): the page still fits and
+    # Both languages, and a smaller limit standing in for longer wording: the page still fits and
     # still shows at least one task, and nothing is cut mid-line by the final guard.
     tasks = [Task(id=i, name="Ж" * 80, status=TaskStatus.COMPLETED) for i in range(1, 30)]
     for limit in (300, 700, 1500, 4096):
-        page = render.tasks_page(tasks, per_page=30, limit=limit)
-        parsed = parse_html(page.text)
-        assert utf16_len(parsed.text) <= limit
-        assert page.shown >= 1
-        assert "…</i>" not in page.text  # the guard did not have to cut
-        assert page.older_before_id == (None if page.shown == 29 else 30 - page.shown)
+        for t in (translator("en"), translator("ru")):
+            page = render.tasks_page(tasks, per_page=30, limit=limit, t=t)
+            parsed = parse_html(page.text)
+            assert utf16_len(parsed.text) <= limit
+            assert page.shown >= 1
+            assert "…</i>" not in page.text  # the guard did not have to cut
+            assert page.older_before_id == (None if page.shown == 29 else 30 - page.shown)
 
 
 def test_status_shows_skipped_items() -> None:

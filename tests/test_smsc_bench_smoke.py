@@ -10,6 +10,7 @@ from bench import bench_crash_loop, bench_list_burst
 
 def test_python_m_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--size-mb", "1", "--rounds", "1", "--calls", "10", "--chats", "5", "--tasks", "100"]
+    argv += ["--strangers", "10"]
     assert bench_main.main([*argv, "--skip-latency", "--skip-crash-loop"]) == 0
 
     lines = capsys.readouterr().out.splitlines()
@@ -22,6 +23,7 @@ def test_python_m_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) 
     assert lines[3].startswith("fanout_5_chats: 5 delivered in ")
     assert "1 upload(s)" in lines[3]
     assert "0 429s" in lines[3]
+    assert lines[4].startswith("strangers_polling_10_from_1_chats: allowed /tasks answered in ")
 
 
 async def test_list_burst_costs_one_request_per_page() -> None:

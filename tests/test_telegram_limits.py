@@ -6,9 +6,10 @@ import itertools
 from collections import deque
 
 import pytest
+from telegram.error import RetryAfter
 
 from bot.clock import FakeClock
-from bot.telegram_limits import TelegramRateLimiter
+from bot.telegram_limits import DISPOSABLE, SendAbandoned, TelegramRateLimiter
 
 
 def max_in_window(times: list[float], window: float) -> int:
@@ -97,3 +98,33 @@ def test_replies_are_not_queued_behind_a_fan_out() -> None:
     assert max_in_window([*fan_out, reply], 1.0) <= 30  # and together within the limit
     more = [limiter.reserve(43 + i) for i in range(4)]
     assert max(more) - clock.monotonic() < 1.1  # about five replies a second stay free
+
+
+async def test_a_disposable_send_is_abandoned_rather_than_kept_waiting() -> None:
+    clock = FakeClock(autoadvance=True)
+    limiter = TelegramRateLimiter(clock)
+    for i in range(200):  # four seconds of background slots booked ahead
+        limiter.reserve(10_000 + i, background=True)
+    sent: list[str] = []
+
+    async def send() -> bool:
+        sent.append("sent")
+        return True
+
+    with pytest.raises(SendAbandoned):
+        await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": 7}, DISPOSABLE)
+    assert sent == []
+    # Without the bound the same send would wait its turn (here: a reply, unaffected).
+    assert await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": 8}, None)
+
+
+async def test_a_disposable_send_does_not_sit_out_a_long_retry_after() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+
+    async def flooded() -> bool:
+        raise RetryAfter(30)
+
+    with pytest.raises(SendAbandoned):
+        await limiter.process_request(flooded, (), {}, "sendMessage", {"chat_id": 7}, DISPOSABLE)
+    assert clock.monotonic() < 1_001  # no 30 s sleep

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,11 +140,14 @@ async def list_messages(request: web.Request) -> web.StreamResponse:
 
 
 async def send_message(request: web.Request) -> web.StreamResponse:
-    """Type a message as the chat's user: {"text": "/tasks", "thread_id": 12?}."""
+    """Type a message as the chat's user: {"text": "/tasks", "thread_id": 12?, "language_code"?}.
+
+    `language_code` is the demo user's Telegram app language (the page's language switch).
+    """
     pg = _pg(request)
     chat_id = _chat_id(request)
     body = await _body(request)
-    unknown = set(body) - {"text", "thread_id"}
+    unknown = set(body) - {"text", "thread_id", "language_code"}
     if unknown:
         raise BadInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
     text = body.get("text")
@@ -158,12 +162,14 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     thread = body.get("thread_id")
     if thread is not None and (isinstance(thread, bool) or not isinstance(thread, int)):
         raise BadInputError("thread_id: an integer or null")
+    language = _language_code(body)
     conv = world.find_conversation(chat_id, thread)
     if conv is None:
         raise LookupError(f"chat {chat_id} has no topic {thread}")
     update = pg.emu.send_message(
         chat_id,
         text,
+        language_code=language,
         user_id=conv.user.id,
         chat_type=conv.chat_type,
         message_thread_id=thread,
@@ -175,8 +181,16 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     return web.json_response({"message": message}, status=201)
 
 
+def _language_code(body: JSON) -> str:
+    """The `language_code` field: a short IETF tag like Telegram's ("en", "ru"); "en" if absent."""
+    value = body.get("language_code", "en")
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})?", value):
+        raise BadInputError('language_code: a language tag such as "en" or "ru"')
+    return value
+
+
 def _button_data(message: JSON, body: JSON) -> str:
-    unknown = set(body) - {"data", "text"}
+    unknown = set(body) - {"data", "text", "language_code"}
     if unknown:
         raise BadInputError(f"unknown field(s): {', '.join(sorted(unknown))}")
     data, text = body.get("data"), body.get("text")
@@ -217,6 +231,7 @@ async def press_button(request: web.Request) -> web.StreamResponse:
         data,
         user_id=user.id if user else None,
         username=user.username if user else None,
+        language_code=_language_code(body),
         check_button=True,  # the page presses real buttons; forged data is refused
     )
     query_id = str(update["callback_query"]["id"])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol, TypeVar
 
@@ -201,6 +201,43 @@ class SharedBudget:
         self._store = store
         self._clock = clock
         self._rules = rules
+        # Monotonic time each row this process wrote was stamped: for its own rows the budget
+        # knows the true age whatever the wall clock did since (a step back would otherwise
+        # keep a slot shut for the whole step, a step forward free it early).
+        self._own: dict[int, float] = {}
+
+    async def _transact(self, now: datetime, decide: Decide[T]) -> tuple[T, list[int]]:
+        """Run `decide` over the rows, this process's own rows aged by the monotonic clock."""
+        mono = self._clock.monotonic()
+
+        def aged(records: Sequence[BudgetRecord]) -> BudgetChange[T]:
+            present = {r.id for r in records}
+            self._own = {i: m for i, m in self._own.items() if i in present}
+            fixed: dict[int, BudgetRecord] = {}
+            for r in records:
+                stamped = self._own.get(r.id or 0)
+                if stamped is None:
+                    continue
+                at = now - timedelta(seconds=mono - stamped)
+                if abs(_seconds(at - r.at)) > 1.0:
+                    fixed[r.id or 0] = replace(r, at=at, until=at + (r.until - r.at))
+            change = decide([fixed.get(r.id or 0, r) for r in records])
+            untouched = [
+                f
+                for i, f in fixed.items()
+                if i not in change.delete and all(r.id != i for r in change.replace)
+            ]
+            return BudgetChange(
+                change.result,
+                add=change.add,
+                replace=[*change.replace, *untouched],
+                delete=change.delete,
+            )
+
+        result, ids = await self._store.transact(now, aged)
+        for row_id in ids:
+            self._own[row_id] = mono
+        return result, ids
 
     async def reserve(self, key: RequestKey, *, probe: bool) -> Ticket | Throttle:
         """Take a slot for `key` (recording it as sent) or say why not; `probe`: login unproven."""
@@ -220,7 +257,7 @@ class SharedBudget:
                 add.append(BudgetRecord(ACCOUNT, PROBE, now, bound))
             return BudgetChange(None, add=add, delete=gone)
 
-        throttle, ids = await self._store.transact(now, decide)
+        throttle, ids = await self._transact(now, decide)
         if throttle is not None:
             return throttle
         return Ticket(key, ids[0], ids[1] if probe else None)
@@ -272,7 +309,7 @@ class SharedBudget:
                 wait = _seconds(next_at - now)
             return BudgetChange(wait, add=add, replace=replace, delete=delete)
 
-        wait, _ = await self._store.transact(now, decide)
+        wait, _ = await self._transact(now, decide)
         return wait
 
     async def snapshot(self) -> list[BudgetRecord]:
@@ -284,5 +321,5 @@ class SharedBudget:
             gone = expired(records, now, rules)
             return BudgetChange([r for r in records if r.id not in gone], delete=gone)
 
-        rows, _ = await self._store.transact(now, decide)
+        rows, _ = await self._transact(now, decide)
         return rows

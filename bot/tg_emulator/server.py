@@ -82,6 +82,39 @@ _CHAT_ACTIONS = frozenset(
     }
 )
 _DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
+# ChatMemberRestricted / ChatMemberAdministrator's required booleans, as recent Bot API versions
+# send them (python-telegram-bot refuses the whole update when one is missing).
+_RESTRICTED_RIGHTS = (
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
+    "can_manage_topics",
+    "can_edit_tag",
+    "can_react_to_messages",
+)
+_ADMIN_RIGHTS = (
+    "is_anonymous",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+)
 _BUTTON_ACTIONS = (
     "url",
     "callback_data",
@@ -290,6 +323,7 @@ class TelegramEmulator:
         self.strict_chats = False
         self.webhook_retry_delay = 0.1
         self.webhook_max_attempts = 3
+        self.ignore_allowed_updates = False  # deliver every type (corpus replay)
 
         # what happened
         self.calls: list[Call] = []
@@ -470,8 +504,12 @@ class TelegramEmulator:
         message_thread_id: int | None = None,
         username: str | None = "alice",
         title: str | None = None,
+        language_code: str | None = "en",
     ) -> JSONDict:
-        """A user's text message, delivered as an Update (bot_command entities added)."""
+        """A user's text message, delivered as an Update (bot_command entities added).
+
+        `language_code` is the sender's Telegram app language (None: the field is absent).
+        """
         if user_id is None:
             user_id = chat_id if chat_type == "private" else DEFAULT_USER_ID
         self.add_chat(
@@ -484,7 +522,7 @@ class TelegramEmulator:
         chat = self._chats[chat_id]
         message: JSONDict = {
             "message_id": chat.take_message_id(),
-            "from": _user(user_id, username),
+            "from": _user(user_id, username, language_code),
             "chat": chat.as_dict(),
             "date": self._now(),
             "text": text,
@@ -507,6 +545,7 @@ class TelegramEmulator:
         user_id: int | None = None,
         username: str | None = "alice",
         check_button: bool = False,
+        language_code: str | None = "en",
     ) -> JSONDict:
         """A user pressing an inline button with callback `data` on a message in the chat.
 
@@ -535,7 +574,7 @@ class TelegramEmulator:
         self._callback_queries[query_id] = False
         query: JSONDict = {
             "id": query_id,
-            "from": _user(user_id, username),
+            "from": _user(user_id, username, language_code),
             "message": shown,
             "chat_instance": str(abs(hash((self.bot_id, chat_id))) % 10**18),
             "data": data,
@@ -580,6 +619,82 @@ class TelegramEmulator:
                     }
                 }
             )
+
+    def queue_raw_update(self, payload: JSONDict) -> JSONDict:
+        """Queue `payload` verbatim, valid or not (real traffic the library may not parse).
+
+        Its `update_id`, if any, is replaced by the next one. A message in it becomes known to
+        its chat, as on Telegram, so the bot can reply to it. Returns the update as delivered.
+        """
+        body = {k: v for k, v in copy.deepcopy(payload).items() if k != "update_id"}
+        for value in body.values():
+            self._remember_raw_message(value)
+        return self._queue_update(body)
+
+    def _remember_raw_message(self, message: object) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("message_id"), int):
+            return
+        chat = message.get("chat")
+        if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+            return
+        kind = chat.get("type")
+        self.add_chat(chat["id"], chat_type=kind if isinstance(kind, str) else None)
+        self._chats[chat["id"]].messages[message["message_id"]] = copy.deepcopy(message)
+
+    def delete_message_by_user(self, chat_id: int, message_id: int) -> None:
+        """Someone deleted the message: edits find nothing, a button press shows it inaccessible."""
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            chat.messages.pop(message_id, None)
+
+    def set_bot_membership(
+        self,
+        chat_id: int,
+        status: str,
+        *,
+        old_status: str = "member",
+        user_id: int | None = None,
+    ) -> JSONDict:
+        """The bot's own membership in a chat changed: a `my_chat_member` update.
+
+        `status` "left" or "kicked" (in a private chat: the user blocked the bot) also makes
+        later sends to the chat fail with 403, as Telegram's would; "member" or
+        "administrator" undoes that.
+        """
+        if chat_id not in self._chats:
+            self.add_chat(chat_id)
+        chat = self._chats[chat_id]
+        if user_id is None:
+            user_id = chat_id if chat.type == "private" else DEFAULT_USER_ID
+        if status in ("left", "kicked"):
+            self._blocked.add(chat_id)
+        else:
+            self._blocked.discard(chat_id)
+        change: JSONDict = {
+            "chat": chat.as_dict(),
+            "from": _user(user_id, "alice"),
+            "date": self._now(),
+            "old_chat_member": self._bot_member(old_status),
+            "new_chat_member": self._bot_member(status),
+        }
+        return self._queue_update({"my_chat_member": change})
+
+    def _bot_member(self, status: str) -> JSONDict:
+        member: JSONDict = {"status": status, "user": self.bot_user}
+        if status == "kicked":
+            member["until_date"] = 0  # for ever
+        elif status == "restricted":
+            member.update(
+                {
+                    "is_member": False,
+                    "until_date": 0,
+                    **dict.fromkeys(_RESTRICTED_RIGHTS, False),
+                }
+            )
+        elif status == "administrator":
+            member.update(dict.fromkeys(_ADMIN_RIGHTS, False))
+            member["can_be_edited"] = False
+        return member
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: sends to `chat_id` answer 403 until `unblock`."""
@@ -888,6 +1003,8 @@ class TelegramEmulator:
 
     def _allowed(self, update: JSONDict) -> bool:
         kind = next((k for k in update if k != "update_id"), "")
+        if self.ignore_allowed_updates:
+            return True
         if self._allowed_updates:
             return kind in self._allowed_updates
         return kind not in _DEFAULT_EXCLUDED_UPDATES
@@ -1326,13 +1443,14 @@ def _default_chat_type(chat_id: int) -> str:
     return "supergroup" if chat_id < -1_000_000_000_000 else "group"
 
 
-def _user(user_id: int, username: str | None) -> JSONDict:
+def _user(user_id: int, username: str | None, language_code: str | None = "en") -> JSONDict:
     user: JSONDict = {
         "id": user_id,
         "is_bot": False,
         "first_name": (username or f"user{user_id}").capitalize(),
-        "language_code": "en",
     }
+    if language_code is not None:
+        user["language_code"] = language_code
     if username:
         user["username"] = username
     return user

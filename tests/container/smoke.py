@@ -104,11 +104,13 @@ class Engine:
             raise SmokeFailure("image build failed:\n  " + "\n  ".join(log[-25:]))
         return time.monotonic() - started
 
-    def start(self, image: str, name: str, args: Sequence[str]) -> None:
+    def start(
+        self, image: str, name: str, args: Sequence[str], command: Sequence[str] = ()
+    ) -> None:
         """`run -d` a container (removed at the end of the smoke test)."""
         extra = ["--health-interval", "disable"] if self.podman else []  # no systemd timers
         self.created.append(name)
-        self.run("run", "-d", "--name", name, "--network", "host", *extra, *args, image)
+        self.run("run", "-d", "--name", name, "--network", "host", *extra, *args, image, *command)
 
     def running(self, name: str) -> bool:
         """Whether the container is still running."""
@@ -280,7 +282,40 @@ async def run_checks(engine: Engine, image: str, workdir: Path) -> dict[str, flo
         say(f"SIGTERM while running: exit {code} in {elapsed:.2f} s")
 
         await check_early_stops(engine, image, emu.url, sim_url, figures)
+    await check_demo(engine, image, figures)
     return figures
+
+
+async def check_demo(engine: Engine, image: str, figures: dict[str, float]) -> None:
+    """The playground from the image (README): the page and its API answer; SIGTERM exits 0."""
+    port = free_port()
+    name = f"smsc-smoke-{os.getpid()}-demo"
+    command = ["python", "-m", "bot", "demo", "--host", "127.0.0.1", "--port", str(port)]
+    started = time.monotonic()
+    await asyncio.to_thread(engine.start, image, name, [], command)
+    deadline = started + START_LIMIT
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+        while True:
+            if not await asyncio.to_thread(engine.running, name):
+                log = await asyncio.to_thread(engine.logs, name)
+                raise SmokeFailure(f"the demo container exited before its page:\n{log[-3000:]}")
+            try:
+                async with http.get(f"{base}/") as page, http.get(f"{base}/api/state") as state:
+                    if page.status == 200 and state.status == 200:
+                        break
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise SmokeFailure(f"the demo's page never answered within {START_LIMIT:.0f} s")
+            await asyncio.sleep(0.5)
+    figures["demo_page_s"] = time.monotonic() - started
+    say(f"demo from the image: page and /api/state up after {figures['demo_page_s']:.1f} s")
+    code, elapsed = await asyncio.to_thread(engine.stop, name)
+    log = await asyncio.to_thread(engine.logs, name)
+    if code != 0 or elapsed >= STOP_LIMIT:
+        raise SmokeFailure(f"demo SIGTERM: exit {code} after {elapsed:.1f} s\n{log[-3000:]}")
+    say(f"demo SIGTERM: exit {code} in {elapsed:.2f} s")
 
 
 async def check_early_stops(

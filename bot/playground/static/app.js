@@ -351,11 +351,16 @@ function selectConversation(convKey, focusComposer) {
   if (focusComposer) $("composer-input").focus();
 }
 
+// The demo user's Telegram app language: the bot answers in it unless the chat chose /language.
+function userLanguage() {
+  return $("language").value;
+}
+
 async function sendText(text) {
   const conv = currentConversation();
   if (!conv || !text.trim()) return;
   try {
-    const data = await api("POST", `/api/chats/${conv.chat_id}/messages`, { text, thread_id: conv.thread_id });
+    const data = await api("POST", `/api/chats/${conv.chat_id}/messages`, { text, thread_id: conv.thread_id, language_code: userLanguage() });
     upsertMessage(data.message);
   } catch (err) {
     showToast(`Not sent: ${err.message}`);
@@ -365,7 +370,7 @@ async function sendText(text) {
 async function pressButton(message, button, node) {
   node.setAttribute("aria-busy", "true");
   try {
-    await api("POST", `/api/chats/${message.chat.id}/messages/${message.message_id}/press`, { data: button.callback_data });
+    await api("POST", `/api/chats/${message.chat.id}/messages/${message.message_id}/press`, { data: button.callback_data, language_code: userLanguage() });
   } catch (err) {
     showToast(`Button: ${err.message}`);
   } finally {

@@ -1,0 +1,63 @@
+"""Groups upgraded to supergroups: which old chat id became which new one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from .db import from_db_time, locked, to_db_time, transaction
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMigration:
+    """A group (`old_chat_id`) that became the supergroup `new_chat_id`."""
+
+    old_chat_id: int
+    new_chat_id: int
+    migrated_at: datetime
+
+
+async def record_chat_migration(
+    conn: aiosqlite.Connection, old_chat_id: int, new_chat_id: int, *, now: datetime
+) -> bool:
+    """Remember that the group became a supergroup; return True if this is news.
+
+    The first record wins: Telegram upgrades a group once, and a later, different claim (a
+    replayed or out-of-order update) must not redirect the group's access elsewhere.
+    """
+    if old_chat_id == new_chat_id:
+        return False
+    async with transaction(conn):
+        cur = await conn.execute(
+            "INSERT INTO chat_migrations (old_chat_id, new_chat_id, migrated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (old_chat_id) DO NOTHING",
+            (old_chat_id, new_chat_id, to_db_time(now)),
+        )
+        return cur.rowcount == 1
+
+
+async def migrated_from(conn: aiosqlite.Connection, new_chat_id: int) -> list[int]:
+    """The old ids that became `new_chat_id` (usually none, at most one in practice)."""
+    async with locked(conn):
+        rows = await conn.execute_fetchall(
+            "SELECT old_chat_id FROM chat_migrations WHERE new_chat_id = ? ORDER BY old_chat_id",
+            (new_chat_id,),
+        )
+    return [int(old) for (old,) in rows]
+
+
+async def list_chat_migrations(conn: aiosqlite.Connection) -> list[ChatMigration]:
+    """Every recorded migration, newest first."""
+    async with locked(conn):
+        rows = await conn.execute_fetchall(
+            "SELECT old_chat_id, new_chat_id, migrated_at FROM chat_migrations"
+            " ORDER BY migrated_at DESC, old_chat_id"
+        )
+    return [ChatMigration(int(old), int(new), from_db_time(when)) for old, new, when in rows]
+
+
+async def migration_targets(conn: aiosqlite.Connection) -> dict[int, int]:
+    """Old chat id -> the id it has now."""
+    return {m.old_chat_id: m.new_chat_id for m in await list_chat_migrations(conn)}
