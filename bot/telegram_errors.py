@@ -53,6 +53,9 @@ _CONTENT_REFUSALS = (
     "unsupported",
 )
 
+# ... and these about a message we tried to edit.
+_UNEDITABLE = ("message to edit not found", "message can't be edited", "message_id_invalid")
+
 
 def classify(err: TelegramError, *, in_topic: bool = False) -> TelegramFailure:
     """Say what `err` means; `in_topic` when the call went to a forum topic (message_thread_id)."""
@@ -89,6 +92,11 @@ def is_stale_file(err: TelegramError) -> bool:
 def is_not_modified(err: TelegramError) -> bool:
     """True when an edit changed nothing ("message is not modified"): nothing went wrong."""
     return isinstance(err, BadRequest) and "not modified" in err.message.lower()
+
+
+def is_uneditable(err: TelegramError) -> bool:
+    """True when the message to edit is gone or too old to edit: send the text anew instead."""
+    return isinstance(err, BadRequest) and _says(err.message.lower(), _UNEDITABLE)
 
 
 def _says(text: str, markers: tuple[str, ...]) -> bool:

@@ -19,6 +19,7 @@ from bot.telegram_errors import (
     is_content_refusal,
     is_not_modified,
     is_stale_file,
+    is_uneditable,
 )
 
 F = TelegramFailure
@@ -143,3 +144,17 @@ def test_content_refusal_reads_the_words_in_any_case() -> None:
     assert is_content_refusal("Message is too long")
     assert is_content_refusal("CAN'T PARSE ENTITIES")
     assert not is_content_refusal("Chat not found")
+
+
+@pytest.mark.parametrize(
+    ("description", "uneditable"),
+    [
+        ("Bad Request: message to edit not found", True),
+        ("Bad Request: message can't be edited", True),
+        ("Bad Request: MESSAGE_ID_INVALID", True),
+        ("Bad Request: message is not modified", False),
+        ("Bad Request: chat not found", False),
+    ],
+)
+async def test_a_message_that_cannot_be_edited(description: str, uneditable: bool) -> None:
+    assert is_uneditable(await raised(400, description)) is uneditable
