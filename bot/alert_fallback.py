@@ -3,7 +3,8 @@
 Sent when Telegram refuses the real alert for its content (too long, entities it cannot parse, a
 caption over the limit) or the stored alert cannot be rendered at all. Nothing external goes in
 but a short cut of the task's name with every control, format (bidi, zero-width) and surrogate
-character removed; it is sent without a parse mode, so no markup can break it.
+character removed; it is sent without a parse mode, so no markup can break it. Which refusals
+are about content is `bot.telegram_errors`' to say.
 """
 
 from __future__ import annotations
@@ -16,28 +17,6 @@ from bot.alert_model import AlertKind, stored_task_name
 from bot.i18n import SOURCE, Translator
 
 NAME_CHARS = 40
-
-# Telegram answers these for what we sent, not for the chat: sending the same again cannot work.
-_CONTENT_REFUSALS = (
-    "too long",
-    "can't parse",
-    "entities",
-    "caption",
-    "text must be non-empty",
-    "message text is empty",
-    "wrong file",
-    "file must be non-empty",
-    "failed to get http url",
-    "wrong type of the web page",
-    "document_invalid",
-    "unsupported",
-)
-
-
-def is_content_refusal(description: str) -> bool:
-    """True when Telegram's BadRequest is about what we sent (retrying it as is cannot help)."""
-    text = description.lower()
-    return any(marker in text for marker in _CONTENT_REFUSALS)
 
 
 def safe_cut(text: str, limit: int = NAME_CHARS) -> str:

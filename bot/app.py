@@ -167,10 +167,9 @@ class Runtime:
             budget=SqliteBudgetStore(db),  # SMSC's limits hold across restarts
         )
         metrics = Metrics()
-        metrics.watch_smsc(smsc.stats)
+        smsc.add_observer(metrics)
         metrics.watch_updates(app.bot_data.updates.stats)
         metrics.watch_refusals(gate_of(app).stats)
-        smsc.add_listener(metrics)
         files = TaskFiles(smsc, db, settings.files_dir, self.clock)
         await files.clean_start()  # keeps only the CSVs that pending alerts still need
         deliverer = Deliverer(
@@ -196,7 +195,6 @@ class Runtime:
             watcher=watcher,
             deliverer=deliverer,
             metrics=metrics,
-            started_at=now,
             started_mono=self.clock.monotonic(),
         )
         app.bot_data.services = services

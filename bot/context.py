@@ -7,7 +7,6 @@ start hook, so nothing is constructed at import time and handlers never cast.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
@@ -44,7 +43,6 @@ class Services:
     watcher: Watcher
     deliverer: Deliverer
     metrics: Metrics
-    started_at: datetime
     started_mono: float
     watching: bool = False  # the poll loop runs
     leadership: Leadership | None = None  # PostgreSQL replicas: who runs the watcher

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
-from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+from telegram.error import ChatMigrated, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
 import storage
-from bot.alert_fallback import is_content_refusal, minimal_text
+from bot.alert_fallback import minimal_text
 from bot.alert_model import (
     Alert,
     AlertKind,
@@ -51,15 +51,13 @@ from bot.render import (
     recovered_text,
 )
 from bot.smsc.errors import SmscError, SmscNotFoundError
+from bot.telegram_errors import TelegramFailure, classify
 from bot.telegram_limits import BACKGROUND, SendOptions, retry_after_seconds
 from storage import health as db_health
 from storage.db import STORAGE_ERRORS
 from storage.outbox import count_pending_for_alert
 
 log = logging.getLogger(__name__)
-
-_GONE = ("chat not found", "group chat was deactivated", "bot was kicked", "user is deactivated")
-_TOPIC_GONE = ("message thread not found", "topic_deleted", "topic closed")
 
 
 class Outcome(enum.Enum):
@@ -357,7 +355,7 @@ class Deliverer:
                 message_id = await self._send(d, minimal=minimal)
             except TelegramError as err:
                 self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
-                if not _refused_content(d, err):
+                if _classify(d, err) is not TelegramFailure.CONTENT_REFUSED:
                     await self._telegram_failure(d, err, now, ctx)
                     return Outcome.CHAT_PROBLEM
                 if minimal:
@@ -415,7 +413,7 @@ class Deliverer:
         ctx: Mapping[str, object],
     ) -> None:
         """Act on what Telegram said about this delivery (it was not delivered)."""
-        text = str(err).lower()
+        failure = _classify(d, err)
         if isinstance(err, ChatMigrated):
             if await self._record(
                 storage.migrate_chat(self._db, d.chat_id, err.new_chat_id, now=now), ctx
@@ -426,23 +424,17 @@ class Deliverer:
                     err.new_chat_id,
                     extra={**ctx, "event": "chat_migrated"},
                 )
-        elif isinstance(err, Forbidden) or (
-            isinstance(err, BadRequest) and any(marker in text for marker in _GONE)
-        ):
+        elif failure is TelegramFailure.GONE:
             await self._chat_gone(d, str(err), ctx)
-        elif (
-            isinstance(err, BadRequest)
-            and d.thread_id is not None
-            and any(marker in text for marker in _TOPIC_GONE)
-        ):
+        elif failure is TelegramFailure.TOPIC_GONE and d.thread_id is not None:
             if await self._record(storage.unsubscribe(self._db, d.chat_id, d.thread_id), ctx):
                 await self._drop(d, str(err), ctx, event="topic_gone")
         elif isinstance(err, RetryAfter):
             delay = timedelta(seconds=retry_after_seconds(err))
             await self._retry(d, "Telegram flood control", delay, ctx)
-        elif isinstance(err, BadRequest):
+        elif failure in (TelegramFailure.REFUSED, TelegramFailure.CONTENT_REFUSED):
             await self._retry(d, f"Telegram refused: {err}", backoff(d.attempts, base=60.0), ctx)
-        else:  # NetworkError, TimedOut, Telegram's 5xx: an outage; wait it out
+        else:  # UNREACHABLE (network, timeouts, 5xx) or OTHER: wait it out
             await self._retry(d, f"Telegram unreachable: {err}", backoff(d.attempts), ctx)
 
     async def _translator(self, chat_id: int) -> Translator:
@@ -571,16 +563,9 @@ class Deliverer:
             )
 
 
-def _refused_content(d: storage.PendingDelivery, err: TelegramError) -> bool:
-    """Telegram refused what we sent, not the chat: the same message would be refused again."""
-    if not isinstance(err, BadRequest):
-        return False
-    text = str(err).lower()
-    if any(marker in text for marker in _GONE) or (
-        d.thread_id is not None and any(marker in text for marker in _TOPIC_GONE)
-    ):
-        return False
-    return is_content_refusal(text)
+def _classify(d: storage.PendingDelivery, err: TelegramError) -> TelegramFailure:
+    """What Telegram's refusal of this delivery means (topics only when it went to one)."""
+    return classify(err, in_topic=d.thread_id is not None)
 
 
 def _no_file_reason(err: SmscError) -> Callable[[Translator], str]:

@@ -25,6 +25,7 @@ from telegram.ext import ExtBot
 import storage
 from bot.smsc.files import safe_filename
 from bot.smsc.models import Task
+from bot.telegram_errors import is_stale_file
 from bot.telegram_limits import BACKGROUND, SendOptions
 from storage.health import unwritable_reason
 from storage.outbox import awaiting_files
@@ -301,7 +302,7 @@ class TaskFiles:
                         background=background,
                     )
                 except BadRequest as err:
-                    if "file" not in str(err).lower():
+                    if not is_stale_file(err):
                         raise
                     log.warning(
                         "stored file_id refused; uploading again", extra={"task_id": task.id}

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.command_texts import metric_label
-from bot.smsc.client import SmscStats
+from bot.smsc.observer import SmscEvent, SmscRequest
 
 if TYPE_CHECKING:
     from bot.updates import LoopStats
@@ -24,33 +24,19 @@ if TYPE_CHECKING:
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-class _SmscStatsCollector(Collector):
-    """Exports the SMSC client's own counters at scrape time."""
-
-    def __init__(self, stats: SmscStats) -> None:
-        self._stats = stats
-
-    def collect(self) -> Iterable[CounterMetricFamily]:
-        stats = self._stats
-        for name, doc, value in (
-            ("smsc_cache_hits", "Task lists served from the short cache", stats.cache_hits),
-            (
-                "smsc_stale_hits",
-                "Task lists served stale because SMSC's window was full",
-                stats.stale_hits,
-            ),
-            (
-                "smsc_coalesced_calls",
-                "Calls that joined an identical request in flight",
-                stats.coalesced,
-            ),
-            (
-                "smsc_throttled_calls",
-                "Calls refused locally by backoff or window, nothing sent",
-                stats.throttled,
-            ),
-        ):
-            yield CounterMetricFamily(name, doc, value=value)
+# The SMSC client's local decisions, one counter each ("sent" is counted by smsc_requests).
+_SMSC_EVENTS: tuple[tuple[SmscEvent, str, str], ...] = (
+    ("cache_hit", "smsc_cache_hits", "Task lists served from the short cache"),
+    ("stale_hit", "smsc_stale_hits", "Task lists served stale because SMSC's window was full"),
+    ("coalesced", "smsc_coalesced_calls", "Calls that joined an identical request in flight"),
+    ("throttled", "smsc_throttled_calls", "Calls refused locally (backoff or window), none sent"),
+    ("wait", "smsc_waits", "Calls that waited on the clock for a free SMSC slot"),
+    (
+        "budget_unavailable",
+        "smsc_budget_unavailable",
+        "SMSC requests sent on the in-process limits alone (durable budget down)",
+    ),
+)
 
 
 class _DatabaseCollector(Collector):
@@ -141,6 +127,10 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r,
         )
+        # Every SMSC event once, as the client's observer reports it (the one channel).
+        self.smsc_events: dict[SmscEvent, Counter] = {
+            event: Counter(name, doc, registry=r) for event, name, doc in _SMSC_EVENTS
+        }
         self.polls = Counter("watcher_polls", "Watcher polls", ["outcome"], registry=r)
         self.tasks = Gauge("smsc_tasks", "Tasks by status at the last poll", ["status"], registry=r)
         self.alerts_queued = Gauge(
@@ -167,10 +157,6 @@ class Metrics:
             registry=r,
         )
 
-    def watch_smsc(self, stats: SmscStats) -> None:
-        """Export the client's cache and coalescing counters."""
-        self.registry.register(_SmscStatsCollector(stats))
-
     def watch_database(
         self, problem: Callable[[], str | None], failures: Callable[[], int]
     ) -> None:
@@ -185,10 +171,17 @@ class Metrics:
         """Export the allowlist gate's counters (refused, replied, suppressed, dropped)."""
         self.registry.register(_RefusalCollector(stats))
 
-    def on_request(self, kind: str, outcome: str, code: int | None, seconds: float) -> None:
-        """SmscListener: count one upstream request."""
-        self.smsc_requests.labels(kind, outcome, "" if code is None else str(code)).inc()
-        self.smsc_latency.labels(kind).observe(seconds)
+    def on_request(self, request: SmscRequest) -> None:
+        """SmscObserver: count one upstream request and its latency."""
+        code = "" if request.code is None else str(request.code)
+        self.smsc_requests.labels(request.kind, request.outcome, code).inc()
+        self.smsc_latency.labels(request.kind).observe(request.seconds)
+
+    def on_event(self, event: SmscEvent) -> None:
+        """SmscObserver: count one of the client's local decisions ("sent" is smsc_requests)."""
+        counter = self.smsc_events.get(event)
+        if counter is not None:
+            counter.inc()
 
     def command(self, name: str) -> None:
         """Count a command; unknown ones share one label so users cannot grow the label set."""

@@ -45,7 +45,6 @@ from bot.smsc.parsing import NO_SKIPS, SkipReport, collect_skipped
 log = logging.getLogger(__name__)
 
 LAST_POLL_KEY = "watcher.last_poll"
-LAST_ERROR_KEY = "watcher.last_error"
 PROBLEM_KEY = "watcher.problem"  # the persistent SMSC problem already reported, if any
 FRESH_ENOUGH = 2.0  # seconds: a poll reuses a list only that recent (e.g. a concurrent /tasks)
 
@@ -175,7 +174,6 @@ class Watcher:
             await storage.record_poll(self._db, tasks=diff.changed, alerts=alerts, now=now)
             await storage.set_state(self._db, PROBLEM_KEY, None, now)
             await storage.set_state(self._db, LAST_POLL_KEY, now.isoformat(), now)
-            await storage.set_state(self._db, LAST_ERROR_KEY, None, now)
         self.polls += 1
         if not baseline:
             log.info("baseline recorded: %d tasks", len(diff.changed), extra={"event": "baseline"})
@@ -205,7 +203,6 @@ class Watcher:
 
     async def _record_failure(self, err: SmscError, now: datetime) -> None:
         log.warning("SMSC poll failed: %s", err, extra={"event": "poll_failed", "code": err.code})
-        await storage.set_state(self._db, LAST_ERROR_KEY, str(err), now)
         if not isinstance(err, SmscAuthError | SmscIpBlockedError):
             return  # transient: timeouts, rate limits, 5xx — /status shows them, chats are spared
         if await storage.get_state(self._db, PROBLEM_KEY) is not None:

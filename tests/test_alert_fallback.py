@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from bot.alert_fallback import NAME_CHARS, is_content_refusal, minimal_text, safe_cut
+from bot.alert_fallback import NAME_CHARS, minimal_text, safe_cut
+from bot.telegram_errors import is_content_refusal
 
 
 @pytest.mark.parametrize(

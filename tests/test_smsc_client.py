@@ -29,6 +29,7 @@ from bot.smsc.errors import (
     SmscUnknownApiError,
 )
 from bot.smsc.models import TaskStatus
+from bot.smsc.observer import SmscEvent, SmscRequest
 from bot.smsc.simulator import Fault, SimTask
 from tests.rig import serve
 from tests.smsc_support import (
@@ -209,18 +210,6 @@ async def test_status_sent_as_text(client: SmscClient, sim: Sim) -> None:
     assert [(t.id, t.status) for t in tasks] == [(2, TaskStatus.FAILED), (1, TaskStatus.RUNNING)]
     assert tasks[0].created is not None
     assert tasks[0].created.utcoffset() is not None
-
-
-async def test_get_task(client: SmscClient, sim: Sim) -> None:
-    add_tasks(sim.state, 3)
-
-    found = await client.get_task(2)
-    missing = await client.get_task(99)
-
-    assert found is not None
-    assert found.name == "Task 2"
-    assert missing is None
-    assert len(sim.state.requests) == 1
 
 
 async def test_invalidate_cache_refreshes_but_keeps_the_stale_fallback(
@@ -447,15 +436,21 @@ async def test_listener_hears_every_upstream_request(client: SmscClient, sim: Si
     events: list[tuple[str, str, int | None]] = []
 
     class Recorder:
-        def on_request(self, kind: str, outcome: str, code: int | None, seconds: float) -> None:
-            events.append((kind, outcome, code))
+        def on_request(self, request: SmscRequest) -> None:
+            events.append((request.kind, request.outcome, request.code))
+
+        def on_event(self, event: SmscEvent) -> None:
+            pass
 
     class Broken:
-        def on_request(self, kind: str, outcome: str, code: int | None, seconds: float) -> None:
+        def on_request(self, request: SmscRequest) -> None:
             raise RuntimeError("metrics down")
 
-    client.add_listener(Broken())
-    client.add_listener(Recorder())
+        def on_event(self, event: SmscEvent) -> None:
+            raise RuntimeError("metrics down")
+
+    client.add_observer(Broken())
+    client.add_observer(Recorder())
     add_tasks(sim.state, 1)
     await client.list_page(cnt=1)
     sim.state.inject(Fault("http_500"))

@@ -42,7 +42,7 @@ def _calls(tmp_path: Path) -> list[Call]:
     return [
         lambda c: c.list_tasks(),
         lambda c: c.list_tasks(),
-        lambda c: c.get_task(2),
+        lambda c: c.task_listing(),
         lambda c: c.list_page(cnt=3),
         lambda c: c.list_page(cnt=3, after_id=5),
         lambda c: c.list_page(),
@@ -251,7 +251,7 @@ async def test_wrong_password_costs_at_most_three_logins_per_half_hour(
     )
     seen: list[SmscError] = []
     for _ in range(6 * 60):  # an hour of a busy bot: a burst of callers every 10 s
-        calls = [client.list_tasks(), client.get_task(1), client.download(tmp_path, task_id=1)]
+        calls = [client.list_tasks(), client.task_listing(), client.download(tmp_path, task_id=1)]
         for outcome in await asyncio.gather(*calls, return_exceptions=True):
             assert isinstance(outcome, SmscAuthError)
             seen.append(outcome)

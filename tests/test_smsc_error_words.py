@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.smsc.client import _backoff_error, _throttle_error
 from bot.smsc.errors import SmscError, SmscHttpError, SmscSlowError, SmscTimeoutError
 from bot.smsc.etiquette import Throttle
+from bot.smsc.gate import _backoff_error, _throttle_error
 from handlers.common import smsc_error_text
 
 

@@ -142,16 +142,17 @@ async def test_a_failed_disk_write_is_never_renamed_into_place(
     calls = 0
     real_write = files._write_all
 
-    def full_disk_on_third_write(file: Any, chunk: bytes) -> None:
+    def full_disk_on_third_write(file: Any, chunks: list[bytes]) -> None:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise OSError(28, "No space left on device")
-        real_write(file, chunk)
+        real_write(file, chunks)
 
     monkeypatch.setattr(files, "_write_all", full_disk_on_third_write)
 
     with pytest.raises(OSError, match="No space"):
-        await save_stream(_chunks([b"z" * 1000] * 5), tmp_path, "out.csv")
+        # One chunk per hand-off to the writer thread, so the third write is the third chunk.
+        await save_stream(_chunks([b"z" * 1000] * 5), tmp_path, "out.csv", batch_bytes=1)
 
     assert names_in(tmp_path) == []

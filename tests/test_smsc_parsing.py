@@ -28,7 +28,6 @@ from bot.smsc.parsing import (
     error_from_body,
     parse_error,
     parse_smsc_time,
-    parse_task_list,
     parse_task_page,
 )
 
@@ -107,7 +106,7 @@ def test_error_messages_are_human_and_description_is_kept_apart() -> None:
 @pytest.mark.parametrize("fmt", [0, 1, 2, 3])
 def test_list_answer_that_is_an_error_raises_it(fmt: int) -> None:
     with pytest.raises(SmscRateLimitedError):
-        parse_task_list(error_body(9, fmt))
+        parse_task_page(error_body(9, fmt))
 
 
 def test_list_with_numbers_and_strings() -> None:
@@ -126,7 +125,7 @@ def test_list_with_numbers_and_strings() -> None:
         ]
     )
 
-    tasks = parse_task_list(body)
+    tasks = parse_task_page(body).tasks
 
     assert [t.id for t in tasks] == [12, 11, 10]
     assert [t.status for t in tasks] == [
@@ -152,7 +151,7 @@ def test_list_with_numbers_and_strings() -> None:
 def test_unusual_times_keep_the_raw_text(raw: str) -> None:
     body = json.dumps([{"id": 1, "name": "x", "status": 0, "created": raw, "time": raw}])
 
-    (task,) = parse_task_list(body)
+    (task,) = parse_task_page(body).tasks
 
     assert task.created is None
     assert task.time is None
@@ -217,12 +216,12 @@ def test_page_last_id_counts_skipped_items() -> None:
 )
 def test_bodies_that_are_not_a_list(body: str, message: str) -> None:
     with pytest.raises(SmscBadResponseError, match=message):
-        parse_task_list(body)
+        parse_task_page(body)
 
 
 def test_empty_list_is_fine() -> None:
-    assert parse_task_list("[]") == []
-    assert parse_task_list("\ufeff[]\n") == []
+    assert parse_task_page("[]").tasks == ()
+    assert parse_task_page("\ufeff[]\n").tasks == ()
 
 
 @pytest.mark.parametrize(
@@ -324,7 +323,7 @@ def test_a_hostile_item_is_skipped_and_the_rest_kept(item: str, reason: str) -> 
 def test_int64_bounds_are_kept() -> None:
     body = json.dumps([{"id": MAX_TASK_ID, "status": 2}, {"id": 0, "status": 1}])
 
-    assert [t.id for t in parse_task_list(body)] == [MAX_TASK_ID, 0]
+    assert [t.id for t in parse_task_page(body).tasks] == [MAX_TASK_ID, 0]
 
 
 @pytest.mark.parametrize(
@@ -347,7 +346,7 @@ def test_text_fields_are_sanitised(field_json: str, expected: str) -> None:
         f' "created": {field_json}, "time": {field_json}}}]'
     )
 
-    (task,) = parse_task_list(body)
+    (task,) = parse_task_page(body).tasks
 
     assert task.name == task.file == task.created_raw == task.time_raw == expected
     task.name.encode("utf-8")  # storable: SQLite would raise on a lone surrogate
@@ -357,7 +356,7 @@ def test_absurdly_long_fields_are_cut() -> None:
     huge = "Ж" * 1_000_000
     body = json.dumps([{"id": 1, "status": 2, "name": huge, "created": huge, "file": huge}])
 
-    (task,) = parse_task_list(body)
+    (task,) = parse_task_page(body).tasks
 
     assert len(task.name) == len(task.created_raw) == len(task.file) == MAX_TEXT
     assert task.name.endswith("…")
@@ -372,7 +371,7 @@ def test_deeply_nested_json_is_a_bad_response_not_a_crash() -> None:
     body = "[" * 100_000 + "]" * 100_000
 
     with pytest.raises(SmscBadResponseError, match="nested"):
-        parse_task_list(body)
+        parse_task_page(body)
 
 
 def test_many_bad_rows_log_one_line(caplog: pytest.LogCaptureFixture) -> None:
@@ -408,7 +407,7 @@ def test_a_collector_gathers_pages_and_logs_nothing(caplog: pytest.LogCaptureFix
     "raw", ["01.01.0001 00:00:00", "31.12.9999 23:59:59", "01.01.1969 00:00:00"]
 )
 def test_implausible_years_are_kept_raw(raw: str) -> None:
-    (task,) = parse_task_list(json.dumps([{"id": 1, "status": 2, "created": raw}]))
+    (task,) = parse_task_page(json.dumps([{"id": 1, "status": 2, "created": raw}])).tasks
 
     assert task.created is None
     assert task.created_raw == raw

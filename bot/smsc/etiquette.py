@@ -292,17 +292,8 @@ class TtlCache(Generic[T]):
         """Return the value whatever its age (None if never stored)."""
         return self._value
 
-    def age(self) -> float | None:
-        """Seconds since the value was stored, or None."""
-        return None if self._value is None else self._clock.monotonic() - self._stored_at
-
     def expire(self) -> None:
         """Make the value stale now, keeping it as the fallback."""
-        self._stored_at = -math.inf
-
-    def clear(self) -> None:
-        """Forget the value."""
-        self._value = None
         self._stored_at = -math.inf
 
 

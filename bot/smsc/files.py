@@ -96,12 +96,14 @@ async def save_stream(
     *,
     max_bytes: int | None = None,
     buffer_bytes: int = 4 * 1024 * 1024,
+    batch_bytes: int = 1024 * 1024,
 ) -> Download:
     """Write a byte stream to a new unique file in `dest_dir`, never leaving a partial file.
 
-    Each download has its own writer thread: chunks are handed to it as they arrive, written in
-    order while still hot in the CPU cache, with at most `buffer_bytes` waiting, so memory stays
-    flat and the event loop never blocks on the disk. The file gets its final name only once
+    Each download has its own writer thread: chunks are handed to it in batches of about
+    `batch_bytes` (one `writev` each; a hand-off per network read cost a third of the speed),
+    written in order, with at most `buffer_bytes` waiting, so memory stays flat and the event
+    loop never blocks on the disk. The file gets its final name only once
     complete; on any failure it is deleted. Opening, writing, closing and deleting all run on
     that one thread, in order, so the file is never closed under a running write.
     """
@@ -124,17 +126,25 @@ async def save_stream(
         raise
     file, tmp = opened[0]
     writes: deque[tuple[asyncio.Future[None], int]] = deque()
-    buffered = size = 0
+    batch: list[bytes] = []
+    batched = buffered = size = 0
     try:
         async for chunk in chunks:
             size += len(chunk)
             _check_size(size, max_bytes)
-            writes.append((loop.run_in_executor(writer, _write_all, file, chunk), len(chunk)))
-            buffered += len(chunk)
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched < batch_bytes:
+                continue
+            writes.append((loop.run_in_executor(writer, _write_all, file, batch), batched))
+            buffered += batched
+            batch, batched = [], 0
             while buffered > buffer_bytes:
                 done, written = writes.popleft()
                 await asyncio.shield(done)
                 buffered -= written
+        if batch:
+            writes.append((loop.run_in_executor(writer, _write_all, file, batch), batched))
         while writes:  # every write must have succeeded before the file gets its name
             await asyncio.shield(writes.popleft()[0])
         await asyncio.shield(loop.run_in_executor(writer, _finish, file, tmp, final))
@@ -162,11 +172,15 @@ def _open_temp(dest_dir: Path, opened: list[tuple[BinaryIO, Path]]) -> None:
     opened.append((os.fdopen(fd, "wb", buffering=0), Path(name)))
 
 
-def _write_all(file: BinaryIO, chunk: bytes) -> None:
-    view = memoryview(chunk)
-    while view:  # an unbuffered write may take only part of the chunk
-        written = file.write(view)
-        view = view[written or 0 :]
+def _write_all(file: BinaryIO, chunks: list[bytes]) -> None:
+    fd = file.fileno()
+    while chunks:
+        written = os.writev(fd, chunks)
+        # A write may take only part of the batch: drop what went, keep the rest in order.
+        while chunks and written >= len(chunks[0]):
+            written -= len(chunks.pop(0))
+        if written:
+            chunks[0] = chunks[0][written:]
 
 
 def _finish(file: BinaryIO, tmp: Path, final: Path) -> None:

@@ -149,11 +149,6 @@ def collect_skipped() -> Iterator[SkipCollector]:
         _collector.reset(token)
 
 
-def parse_task_list(text: str) -> list[Task]:
-    """Parse a get_list answer (fmt=3) into tasks, raising the SMSC error it carries if any."""
-    return list(parse_task_page(text).tasks)
-
-
 def parse_task_page(text: str) -> TaskPage:
     """Parse a get_list answer (fmt=3) into a page, raising the SMSC error it carries if any."""
     body = text.strip().lstrip(_BOM).strip()
