@@ -6,17 +6,15 @@ import logging
 
 from telegram import Update
 from telegram.error import (
-    BadRequest,
     ChatMigrated,
     Forbidden,
-    NetworkError,
-    RetryAfter,
     TelegramError,
 )
 
 from bot.context import Context
 from bot.i18n import N_, SOURCE, Translator
 from bot.metrics import telegram_error_kind
+from bot.telegram_errors import TelegramFailure, classify
 from handlers.language import translator_for
 from handlers.membership import record_migration
 
@@ -35,8 +33,8 @@ async def on_error(update: object, context: Context) -> None:
         # A reply to a group that has just become a supergroup: follow it, nothing is broken.
         await record_migration(context, migrated_chat.id, err.new_chat_id)
         return
-    transient = isinstance(err, NetworkError) and not isinstance(err, BadRequest)
-    if transient or isinstance(err, RetryAfter):
+    failure = classify(err) if isinstance(err, TelegramError) else None
+    if failure in (TelegramFailure.UNREACHABLE, TelegramFailure.RETRY):
         # Telegram itself is unreachable or throttling us: replying would fail the same way.
         log.warning("Telegram API problem: %s", err)
         return

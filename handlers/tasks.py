@@ -14,6 +14,7 @@ from bot.freshness import freshness_note, room_for, with_note
 from bot.i18n import Translator
 from bot.render import STATUS_FILTERS, TasksPage, esc, tasks_page
 from bot.smsc.errors import SmscError
+from bot.telegram_errors import is_not_modified, is_uneditable
 from handlers.callbacks import STALE, answering
 from handlers.common import reply, smsc_error_text
 from handlers.language import translator_for
@@ -100,11 +101,6 @@ async def tasks_page_callback(update: Update, context: Context) -> None:
         )
 
 
-# What Telegram answers when the message under the button can no longer be edited: deleted, too
-# old, or not ours. The page then goes out as a new message instead.
-_UNEDITABLE = ("message to edit not found", "message can't be edited", "message_id_invalid")
-
-
 async def _show_page(
     query: CallbackQuery, context: Context, keyboard: InlineKeyboardMarkup | None, text: str
 ) -> None:
@@ -115,10 +111,9 @@ async def _show_page(
         try:
             await query.edit_message_text(text, reply_markup=keyboard)
         except BadRequest as err:
-            reason = str(err).lower()
-            if "not modified" in reason:
+            if is_not_modified(err):
                 return
-            if not any(words in reason for words in _UNEDITABLE):
+            if not is_uneditable(err):  # deleted, too old or not ours: send the page anew
                 raise
             log.info(
                 "could not edit the page (%s); sending it as a new message",
