@@ -10,8 +10,16 @@ Why an outbox row is never sent twice nor dropped across a failover: the duties 
 once the lock is held, and deliveries are marked in the database right after each send, so a
 new leader takes exactly the rows still pending (the sends in flight when the old leader was
 killed are the only possible repeats). A leader that loses its lock connection cannot be sure
-it still leads: it stops the whole process (the orchestrator restarts it as a standby), which
-is the simplest fence there is.
+it still leads: it stops the whole process (the orchestrator restarts it as a standby).
+
+That alone leaves a gap: an old leader whose lock connection died unnoticed (a partition, a
+long pause) keeps sending for a few seconds next to the new one. So the lock comes with a
+fencing token (`storage.fencing`): taking it begins a term whose epoch, stored in the database,
+is greater than every earlier one; the deliverer claims each delivery for that epoch right
+before its send, and the claim succeeds only while the epoch is still the current one. A
+superseded leader's claim fails, so it sends nothing more (and steps down at its next check);
+one that cannot reach the database cannot claim, so it cannot send. A leader that cannot begin
+a term gives the lock back rather than lead unfenced.
 
 On SQLite there is nothing to elect: the file lock (`storage.instance_lock`) already keeps a
 second process from starting, and the duties run at start, as before.
