@@ -136,6 +136,8 @@ class Runtime:
         )
 
         async def delivery(duties: contextlib.AsyncExitStack) -> None:
+            if leadership.epoch is not None:
+                services.deliverer.fence(leadership.epoch)  # every send claimed for this term
             await duties.enter_async_context(self._delivery(services.deliverer))
 
         async def watcher(duties: contextlib.AsyncExitStack) -> None:

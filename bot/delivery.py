@@ -55,6 +55,7 @@ from bot.telegram_errors import TelegramFailure, classify
 from bot.telegram_limits import BACKGROUND, SendOptions, retry_after_seconds
 from storage import health as db_health
 from storage.db import STORAGE_ERRORS
+from storage.fencing import Claim, claim_delivery
 from storage.outbox import count_pending_for_alert
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,9 @@ class Deliverer:
         self._minimal: dict[int, str] = {}
         self._write_failed = False  # a write failed in this pass: retry after a pause
         self._write_failures = 0  # passes in a row that found the database unwritable
+        # PostgreSQL leaders: the term every send is claimed for (None: SQLite, no fence).
+        self._epoch: int | None = None
+        self.superseded = False  # a newer term began: this process sends nothing more
         self.delivered = 0
         self.failed = 0
 
@@ -145,6 +149,11 @@ class Deliverer:
     def unrecorded(self) -> int:
         """Deliveries Telegram accepted that the database has not recorded yet."""
         return len(self._sent)
+
+    def fence(self, epoch: int) -> None:
+        """Send only what can be claimed for the term `epoch` (see `storage.fencing`)."""
+        self._epoch = epoch
+        self.superseded = False
 
     def wake(self) -> None:
         """New alerts were recorded: start a pass now."""
@@ -168,6 +177,8 @@ class Deliverer:
             await self._wait(None if next_due is None else next_due - self._clock.now())
 
     async def _next_due(self) -> datetime | None:
+        if self.superseded:
+            return None  # only a stop (the leadership's) ends this wait
         if self._write_failed or self._sent or not self._writable():
             exponent = min(max(0, self._write_failures - 1), 6)
             pause: timedelta = min(WRITE_RETRY_CAP, WRITE_RETRY * (2**exponent))
@@ -272,7 +283,7 @@ class Deliverer:
             return 0  # the database takes no writes: send nothing new
         handled = 0
         tried: set[int] = set()
-        while not self._stopping and self._writable():
+        while not self._stopping and self._writable() and not self.superseded:
             due = await storage.due_deliveries(self._db, self._clock.now(), limit=500)
             # Once per pass (a failed write leaves a row due), never what Telegram accepted.
             skip = tried | self._sent.keys()
@@ -338,7 +349,7 @@ class Deliverer:
         """Send one delivery and record the outcome (unless the database takes no writes)."""
         ctx = {"alert_id": d.alert_id, "chat_id": d.chat_id, "task_id": d.task_id}
         async with self._slots:
-            if not self._writable() or d.delivery_id in self._sent:
+            if not self._writable() or d.delivery_id in self._sent or self.superseded:
                 return Outcome.HELD
             return await self._attempt(d, ctx)
 
@@ -350,6 +361,9 @@ class Deliverer:
         """
         now = self._clock.now()
         for _ in range(3):
+            claim = await self._claim(d, ctx)
+            if claim is not Claim.CLAIMED:  # settled meanwhile: the next chat may go on
+                return Outcome.CHAT_PROBLEM if claim is Claim.SETTLED else Outcome.HELD
             minimal = d.alert_id in self._minimal
             try:
                 message_id = await self._send(d, minimal=minimal)
@@ -381,6 +395,26 @@ class Deliverer:
                 return Outcome.DELIVERED
         await self._retry(d, "unexpected: no form of the alert went out", backoff(d.attempts), ctx)
         return Outcome.CHAT_PROBLEM
+
+    async def _claim(self, d: storage.PendingDelivery, ctx: Mapping[str, object]) -> Claim | None:
+        """Claim the delivery for this term right before its send; None: the write failed."""
+        if self._epoch is None:
+            return Claim.CLAIMED
+        try:
+            claim = await claim_delivery(self._db, d.delivery_id, self._epoch)
+        except Exception as err:  # no write, no send: the held-sends logic takes over
+            self._write_failed = True
+            if db_health.unwritable_reason(err) is None:
+                log.exception("could not claim a delivery", extra=ctx)
+            return None
+        if claim is Claim.SUPERSEDED and not self.superseded:
+            self.superseded = True
+            log.error(
+                "another replica leads now (term %d is over): this one sends no more alerts",
+                self._epoch,
+                extra={**ctx, "event": "leader_superseded"},
+            )
+        return claim
 
     def _use_minimal(self, d: storage.PendingDelivery, why: str, ctx: Mapping[str, object]) -> None:
         if d.alert_id not in self._minimal:  # once per alert, not once per chat

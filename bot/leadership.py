@@ -10,8 +10,16 @@ Why an outbox row is never sent twice nor dropped across a failover: the duties 
 once the lock is held, and deliveries are marked in the database right after each send, so a
 new leader takes exactly the rows still pending (the sends in flight when the old leader was
 killed are the only possible repeats). A leader that loses its lock connection cannot be sure
-it still leads: it stops the whole process (the orchestrator restarts it as a standby), which
-is the simplest fence there is.
+it still leads: it stops the whole process (the orchestrator restarts it as a standby).
+
+That alone leaves a gap: an old leader whose lock connection died unnoticed (a partition, a
+long pause) keeps sending for a few seconds next to the new one. So the lock comes with a
+fencing token (`storage.fencing`): taking it begins a term whose epoch, stored in the database,
+is greater than every earlier one; the deliverer claims each delivery for that epoch right
+before its send, and the claim succeeds only while the epoch is still the current one. A
+superseded leader's claim fails, so it sends nothing more (and steps down at its next check);
+one that cannot reach the database cannot claim, so it cannot send. A leader that cannot begin
+a term gives the lock back rather than lead unfenced.
 
 On SQLite there is nothing to elect: the file lock (`storage.instance_lock`) already keeps a
 second process from starting, and the duties run at start, as before.
@@ -33,6 +41,7 @@ from bot.i18n import SOURCE, Translator
 from bot.lifecycle import Lifecycle
 from storage.db import STORAGE_ERRORS
 from storage.election import LeaderInfo, PgLeaderLock, current_leader, record_leader
+from storage.fencing import begin_term, current_epoch
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,7 @@ class Leadership:
         self.duties: list[Duty] = []
         self.leading = False
         self.since: datetime | None = None
+        self.epoch: int | None = None  # this replica's term (the fencing token) while it leads
         self._db = db
         self._clock = clock
         self._lifecycle = lifecycle
@@ -119,18 +129,36 @@ class Leadership:
         )
         while not self._stop.is_set():
             if await self.lock.try_lead():
-                await self._lead()
-                return
+                if await self._begin_term():
+                    await self._lead()
+                    return
+                await self.lock.close()  # no term, no fence: give the lock to someone who can
             await self._sleep()
+
+    async def _begin_term(self) -> bool:
+        try:
+            self.epoch = await begin_term(self._db, self.replica, self._clock.now())
+        except STORAGE_ERRORS as err:
+            log.warning("could not begin a term of leadership; standing by: %s", err)
+            return False
+        return True
+
+    async def _superseded(self) -> bool:
+        """Tell whether a newer term began (the lock check missed it); unreadable: not known."""
+        try:
+            return await current_epoch(self._db) != self.epoch
+        except STORAGE_ERRORS:
+            return False  # a database we cannot read cannot be claimed from either
 
     async def _lead(self) -> None:
         self.leading = True
         self.since = self._clock.now()
         self._publish()
         log.warning(
-            "replica %s is now the leader: watcher, delivery and polling run here",
+            "replica %s is now the leader (term %s): watcher, delivery and polling run here",
             self.replica,
-            extra={"event": "leader", "replica": self.replica},
+            self.epoch,
+            extra={"event": "leader", "replica": self.replica, "epoch": self.epoch},
         )
         try:
             await record_leader(self._db, self.replica, self.since)
@@ -144,7 +172,7 @@ class Leadership:
                 await self._sleep()
                 if self._stop.is_set():
                     break
-                if not await self.lock.holds():
+                if not await self.lock.holds() or await self._superseded():
                     lost = True
                     break
         self.leading = False
