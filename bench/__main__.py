@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         "--strangers", type=int, default=200, help="stranger commands (x10 webhook)"
     )
     parser.add_argument("--skip-failover", action="store_true", help="skip the PostgreSQL HA run")
+    parser.add_argument("--only-fanout", action="store_true", help="run the fan-out alone")
     args = parser.parse_args(argv)
+    if args.only_fanout:
+        print(asyncio.run(bench_watcher.bench_fanout(args.chats)).describe(), flush=True)
+        return 0
     download = asyncio.run(bench_download.run(args.size_mb, rounds=args.rounds))
     print(download.describe(f"download_{args.size_mb:g}mb"), flush=True)
     burst = asyncio.run(bench_list_burst.run(args.calls))

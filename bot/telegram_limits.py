@@ -10,13 +10,15 @@ overall limit, and a chat that must wait (its own limit, or a 429 for it) takes 
 without delaying anyone else. Slots are booked before any await, so concurrent senders can
 never overbook a window.
 
-Alert fan-out is *background* traffic: it never takes every `FOREGROUND_EVERY`-th slot, so a
-reply to a person's command waits a fraction of a second even while a thousand-chat fan-out has
-booked the next half minute.
+Alert fan-out is *background* traffic: it books a slot only once that slot is the next one,
+one sender at a time in arrival order, while a reply to a person books any free slot at once.
+So a fan-out alone uses the whole rate, and a reply arriving in the middle of one waits at most
+the single slot already handed to an alert (plus what is in flight), never the whole fan-out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 import math
@@ -39,9 +41,6 @@ JSONResult = bool | dict[str, Any] | list[dict[str, Any]]
 # Methods that post into a chat and count against the flood limits.
 LIMITED_PREFIXES = ("send", "copy", "forward", "edit")
 UNLIMITED = frozenset({"sendChatAction"})
-
-
-FOREGROUND_EVERY = 6  # 1 slot in 6 (~4.8 a second) is kept for replies to people
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +84,10 @@ class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
         self._chat_interval = chat_interval
         self._max_retries = max_retries
         self._taken: set[int] = set()  # global slot numbers booked
-        # Per kind of traffic: every slot it may use below this (from now on) is booked.
-        self._frontier = {False: 0, True: 0}
+        self._frontier = 0  # every slot below this (from now on) is booked
+        # Background senders book one at a time, in arrival order, and only the next slot.
+        self._background_turn = asyncio.Lock()
+        self._background_waiting = 0
         self._paused_until = 0.0  # a RetryAfter not tied to a chat pauses everything
         self._chat_next: dict[int | str, float] = {}
         self._group_sends: dict[int | str, collections.deque[float]] = {}
@@ -98,14 +99,76 @@ class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
     async def shutdown(self) -> None:
         """Nothing to close."""
 
+    @property
+    def in_line(self) -> int:
+        """Background sends waiting for their turn to book (the one booking sleeps in the clock)."""
+        return self._background_waiting - self._background_turn.locked()
+
     @staticmethod
     def is_limited(endpoint: str) -> bool:
         """Whether a Bot API method counts against the flood limits."""
         return endpoint.startswith(LIMITED_PREFIXES) and endpoint not in UNLIMITED
 
-    def reserve(self, chat_id: int | str | None, *, background: bool = False) -> float:
+    def reserve(self, chat_id: int | str | None) -> float:
         """Book the earliest slot allowed for a message to `chat_id`; return its time."""
         now = self._clock.monotonic()
+        earliest, sends = self._earliest(chat_id, now)
+        return self._commit(chat_id, self._free_slot(earliest, now), sends, now)
+
+    async def reserve_background(
+        self, chat_id: int | str | None, *, max_wait: float | None = None
+    ) -> float:
+        """Book a slot for background traffic once it is the next free one; return its time.
+
+        With `max_wait`, raise `SendAbandoned` rather than book a slot further away than that.
+        """
+        started = self._clock.monotonic()
+        while True:
+            now = self._clock.monotonic()
+            earliest, _ = self._earliest(chat_id, now)
+            if self._beyond_next_slot(earliest, now):
+                # Its own chat must wait (1/s, 20/min, a 429): wait outside the line, so the
+                # other background sends go on meanwhile.
+                _give_up_after(earliest - started, max_wait)
+                await self._clock.sleep(earliest - self._spacing - now)
+                continue
+            _give_up_after(self._background_waiting * self._spacing + now - started, max_wait)
+            self._background_waiting += 1
+            try:
+                async with self._background_turn:
+                    at = await self._take_next_slot(chat_id, started, max_wait)
+            finally:
+                self._background_waiting -= 1
+            if at is not None:
+                return at
+
+    async def _take_next_slot(
+        self, chat_id: int | str | None, started: float, max_wait: float | None
+    ) -> float | None:
+        # Holding the background turn: wait until the first free slot is the next one, book
+        # it, and let the next background sender have its turn. None: the chat itself must
+        # wait after all (a 429 arrived meanwhile).
+        while True:
+            now = self._clock.monotonic()
+            earliest, sends = self._earliest(chat_id, now)
+            if self._beyond_next_slot(earliest, now):
+                return None
+            slot = self._free_slot(earliest, now)
+            at = slot * self._spacing
+            _give_up_after(at - started, max_wait)
+            if not self._beyond_next_slot(at, now):
+                return self._commit(chat_id, slot, sends, now)
+            await self._clock.sleep(at - self._spacing - now)
+
+    def _beyond_next_slot(self, at: float, now: float) -> bool:
+        # With a tolerance: after sleeping until `at - spacing`, float rounding must not leave
+        # `at` a hair beyond and the sender spinning on zero-length sleeps.
+        return at - now > self._spacing + 1e-9
+
+    def _earliest(
+        self, chat_id: int | str | None, now: float
+    ) -> tuple[float, collections.deque[float] | None]:
+        """When `chat_id`'s own limits (and a global pause) next allow a send; its group log."""
         earliest = max(now, self._paused_until)
         sends: collections.deque[float] | None = None
         if chat_id is not None:
@@ -116,26 +179,34 @@ class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
                     sends.popleft()
                 if len(sends) >= self._group_limit:
                     earliest = max(earliest, sends[-self._group_limit] + 60.0)
-        at = self._book(earliest, now, background=background)
+        return earliest, sends
+
+    def _free_slot(self, earliest: float, now: float) -> int:
+        """The first global slot at or after `earliest` nobody has booked."""
+        self._frontier = max(self._frontier, math.ceil(now / self._spacing))
+        while self._frontier in self._taken:
+            self._frontier += 1
+        slot = max(math.ceil(earliest / self._spacing - 1e-9), self._frontier)
+        while slot in self._taken:
+            slot += 1
+        return slot
+
+    def _commit(
+        self,
+        chat_id: int | str | None,
+        slot: int,
+        sends: collections.deque[float] | None,
+        now: float,
+    ) -> float:
+        """Book `slot` for a message to `chat_id`; return its time."""
+        self._taken.add(slot)
+        at = slot * self._spacing
         if chat_id is not None:
             self._chat_next[chat_id] = at + self._chat_interval
             if sends is not None:
                 sends.append(at)
         self._forget_old(now)
         return at
-
-    def _book(self, earliest: float, now: float, *, background: bool) -> float:
-        """Take the first free global slot at or after `earliest` that this traffic may use."""
-        now_slot = math.ceil(now / self._spacing)
-        frontier = max(self._frontier[background], now_slot)
-        slot = max(math.ceil(earliest / self._spacing - 1e-9), frontier)
-        while slot in self._taken or (background and slot % FOREGROUND_EVERY == 0):
-            slot += 1
-        self._taken.add(slot)
-        while frontier in self._taken or (background and frontier % FOREGROUND_EVERY == 0):
-            frontier += 1
-        self._frontier[background] = frontier
-        return slot * self._spacing
 
     def _forget_old(self, now: float) -> None:
         # Keep the bookkeeping from growing over a months-long run.
@@ -173,10 +244,12 @@ class TelegramRateLimiter(BaseRateLimiter[SendOptions]):
         attempt = 0
         while True:
             if limited:
-                at = self.reserve(chat_id, background=options.background)
+                if options.background:
+                    at = await self.reserve_background(chat_id, max_wait=options.max_wait)
+                else:
+                    at = self.reserve(chat_id)
                 wait = at - self._clock.monotonic()
-                if options.max_wait is not None and wait > options.max_wait:
-                    raise SendAbandoned(f"no send slot within {options.max_wait:g} s")
+                _give_up_after(wait, options.max_wait)
                 if wait > 0:
                     await self._clock.sleep(wait)
             try:
@@ -207,6 +280,12 @@ def retry_after_seconds(err: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = err.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _give_up_after(wait: float, max_wait: float | None) -> None:
+    """Abandon a disposable send whose slot would be further away than it may wait."""
+    if max_wait is not None and wait > max_wait:
+        raise SendAbandoned(f"no send slot within {max_wait:g} s")
 
 
 def _is_group(chat_id: int | str) -> bool:

@@ -20,7 +20,8 @@ def test_python_m_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) 
     assert lines[1].startswith("list_burst: 10 concurrent list_tasks() over 450 tasks")
     assert "-> 3 upstream requests" in lines[1]
     assert lines[2].startswith("diff_100_tasks: median ")
-    assert lines[3].startswith("fanout_5_chats: 5 delivered in ")
+    assert lines[3].startswith("fanout_5_chats: 5 chats in ")
+    assert "limit 0.2 s" in lines[3]
     assert "1 upload(s)" in lines[3]
     assert "0 429s" in lines[3]
     assert lines[4].startswith("strangers_polling_10_from_1_chats: allowed /tasks answered in ")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import math
 from collections import deque
+from collections.abc import Callable
 
 import pytest
 from telegram.error import RetryAfter
@@ -88,23 +91,89 @@ def test_which_methods_are_limited(method: str, limited: bool) -> None:
     assert TelegramRateLimiter.is_limited(method) is limited
 
 
-def test_replies_are_not_queued_behind_a_fan_out() -> None:
+SPACING = 1 / 29  # the limiter's default overall rate
+
+
+async def drive(clock: FakeClock, done: Callable[[], bool], *, limit: float = 120.0) -> None:
+    """Step fake time a quarter slot at a time, letting the senders run, until `done()`."""
+    deadline = clock.monotonic() + limit
+    while not done():
+        assert clock.monotonic() < deadline, "the senders never got there"
+        clock.advance(SPACING / 4)
+        for _ in range(5):
+            await asyncio.sleep(0)
+
+
+def fan_out(limiter: TelegramRateLimiter, chats: int) -> list[asyncio.Task[float]]:
+    return [asyncio.create_task(limiter.reserve_background(10_000 + i)) for i in range(chats)]
+
+
+def slot_numbers(times: list[float]) -> list[int]:
+    return sorted(round(t / SPACING) for t in times)
+
+
+async def test_a_fan_out_alone_takes_every_slot() -> None:
     clock = FakeClock()
     limiter = TelegramRateLimiter(clock)
-    fan_out = [limiter.reserve(10_000 + i, background=True) for i in range(1000)]
-    assert fan_out[-1] - clock.monotonic() > 30  # half a minute of alerts booked ahead
+    alerts = fan_out(limiter, 90)
+    await drive(clock, lambda: all(t.done() for t in alerts))
+    slots = slot_numbers([t.result() for t in alerts])
+    # One slot after another, none kept free: the whole overall rate (29/s), and no more.
+    assert slots == list(range(slots[0], slots[0] + 90))
+    assert max_in_window([t.result() for t in alerts], 1.0) <= 29
+
+
+async def test_a_background_send_books_only_the_next_slot() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+    alerts = fan_out(limiter, 90)
+    await drive(clock, lambda: sum(t.done() for t in alerts) >= 30)
+    booked = [t.result() for t in alerts if t.done()]
+    # Nothing booked further ahead than the next slot: the rest of the fan-out waits in line.
+    assert max(booked) - clock.monotonic() <= SPACING + 1e-9
+    for task in alerts:
+        task.cancel()
+    await asyncio.gather(*alerts, return_exceptions=True)
+
+
+async def test_a_reply_during_a_fan_out_waits_at_most_one_slot() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+    alerts = fan_out(limiter, 90)
+    await drive(clock, lambda: sum(t.done() for t in alerts) >= 30)
+    now = clock.monotonic()
+    next_slot = math.ceil(now / SPACING) * SPACING  # what the reply would get alone
     reply = limiter.reserve(42)
-    assert reply - clock.monotonic() < 0.25
-    assert max_in_window([*fan_out, reply], 1.0) <= 30  # and together within the limit
-    more = [limiter.reserve(43 + i) for i in range(4)]
-    assert max(more) - clock.monotonic() < 1.1  # about five replies a second stay free
+    assert reply - next_slot <= SPACING + 1e-9  # at most the one slot an alert already holds
+    replies = [limiter.reserve(43 + i) for i in range(4)]
+    assert max(replies) - next_slot <= 5 * SPACING + 1e-9  # a burst of replies, back to back
+    await drive(clock, lambda: all(t.done() for t in alerts))
+    everything = [t.result() for t in alerts] + [reply, *replies]
+    slots = slot_numbers(everything)
+    # The alerts gave up exactly the replies' slots and went on at the whole rate around them.
+    assert slots == list(range(slots[0], slots[0] + 95))
+    assert max_in_window(everything, 1.0) <= 29
+
+
+async def test_a_held_chat_does_not_hold_up_the_background_line() -> None:
+    clock = FakeClock()
+    limiter = TelegramRateLimiter(clock)
+    start = clock.monotonic()
+    limiter.hold(1, 30)
+    held = asyncio.create_task(limiter.reserve_background(1))
+    others = fan_out(limiter, 29)
+    await drive(clock, lambda: all(t.done() for t in others))
+    assert max(t.result() for t in others) - start < 1.1
+    assert not held.done()
+    await drive(clock, held.done)
+    assert held.result() >= start + 30
 
 
 async def test_a_disposable_send_is_abandoned_rather_than_kept_waiting() -> None:
-    clock = FakeClock(autoadvance=True)
+    clock = FakeClock()
     limiter = TelegramRateLimiter(clock)
-    for i in range(200):  # four seconds of background slots booked ahead
-        limiter.reserve(10_000 + i, background=True)
+    alerts = fan_out(limiter, 200)  # about seven seconds of alerts waiting in line
+    await asyncio.sleep(0)
     sent: list[str] = []
 
     async def send() -> bool:
@@ -114,8 +183,21 @@ async def test_a_disposable_send_is_abandoned_rather_than_kept_waiting() -> None
     with pytest.raises(SendAbandoned):
         await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": 7}, DISPOSABLE)
     assert sent == []
-    # Without the bound the same send would wait its turn (here: a reply, unaffected).
-    assert await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": 8}, None)
+    # Without the bound the same send would wait its turn (here: a reply, barely delayed).
+    assert limiter.reserve(8) - clock.monotonic() <= 2 * SPACING + 1e-9
+    for task in alerts:
+        task.cancel()
+    await asyncio.gather(*alerts, return_exceptions=True)
+
+
+async def test_a_disposable_send_goes_out_when_the_line_is_short() -> None:
+    clock = FakeClock(autoadvance=True)
+    limiter = TelegramRateLimiter(clock)
+
+    async def send() -> bool:
+        return True
+
+    assert await limiter.process_request(send, (), {}, "sendMessage", {"chat_id": 7}, DISPOSABLE)
 
 
 async def test_a_disposable_send_does_not_sit_out_a_long_retry_after() -> None:
