@@ -18,12 +18,12 @@ from telegram.error import TelegramError
 from bot.context import Context
 from bot.i18n import N_, SOURCE, Translator
 from bot.render import neutralise
+from handlers.common import SORRY
 from handlers.language import translator_for
 
 log = logging.getLogger(__name__)
 
 STALE = N_("This button is no longer valid.")
-FAILED = N_("Something went wrong on our side. It has been logged; please try again in a moment.")
 ANSWER_LIMIT = 200  # characters Telegram shows in a callback answer
 
 
@@ -52,7 +52,7 @@ async def answering(query: CallbackQuery) -> AsyncIterator[OneAnswer]:
         yield answer
     except Exception:
         if not answer.answered:
-            await _answer_quietly(answer, answer.t.gettext(FAILED), show_alert=True)
+            await _answer_quietly(answer, answer.t.gettext(SORRY), show_alert=True)
         raise
     if not answer.answered:
         await _answer_quietly(answer, None)

@@ -12,15 +12,14 @@ from telegram.error import (
 )
 
 from bot.context import Context
-from bot.i18n import N_, SOURCE, Translator
+from bot.i18n import SOURCE, Translator
 from bot.metrics import telegram_error_kind
 from bot.telegram_errors import TelegramFailure, classify
+from handlers.common import SORRY
 from handlers.language import translator_for
 from handlers.membership import record_migration
 
 log = logging.getLogger(__name__)
-
-SORRY = N_("Something went wrong on our side. It has been logged; please try again in a moment.")
 
 
 async def on_error(update: object, context: Context) -> None:
