@@ -28,8 +28,8 @@ import aiohttp
 
 from bot.clock import SystemClock
 from bot.smsc.simulator import SimulatorState, create_app
-from tests.rig import LOGIN, PASSWORD, TOKEN, bot_env, bot_process, serve
-from tests.tg_emulator import TelegramEmulator
+from bot.tg_emulator import TelegramEmulator
+from tests.fakes.rig import LOGIN, PASSWORD, TOKEN, bot_env, bot_process, serve
 
 IDENTICAL_BUDGET = 2  # ours, per 60 s; SMSC's limit is 3
 FAILED_LOGIN_BUDGET = 1  # ours, per 10 min; SMSC blocks the IP at 5 in 30 min

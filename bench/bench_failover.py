@@ -27,10 +27,10 @@ import storage
 from bot.clock import SystemClock
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask, SimulatorState, create_app
-from tests.ha_support import Replicas, ha_database, leader, seed_subscribers
-from tests.pg_support import PgServer, start_cluster
-from tests.rig import LOGIN, PASSWORD, TOKEN, serve
-from tests.tg_emulator import TelegramEmulator
+from bot.tg_emulator import TelegramEmulator
+from tests.fakes.ha_support import Replicas, ha_database, leader, seed_subscribers
+from tests.fakes.pg_support import PgServer, start_cluster
+from tests.fakes.rig import LOGIN, PASSWORD, TOKEN, serve
 
 SECRET = "bench_failover-secret"
 RETRY = 0.5

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.render import failure_text, fit, tasks_page
 from bot.smsc.models import Task, TaskStatus
 from bot.smsc.parsing import collect_skipped, parse_task_page
+from bot.texts.render import failure_text, fit, tasks_page
 
 
 def _median_ms(work: Callable[[], object], rounds: int) -> float:

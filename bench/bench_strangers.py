@@ -21,11 +21,12 @@ from typing import Any
 import aiohttp
 
 from bot.clock import SystemClock
+from bot.runtime.serving import run_webhook
+from bot.runtime.web import SECRET_HEADER
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask, SimulatorState, create_app
-from bot.transport import run_webhook
-from bot.web import SECRET_HEADER
-from tests.rig import (
+from bot.tg_emulator import TelegramEmulator
+from tests.fakes.rig import (
     ADMIN_CHAT,
     LOGIN,
     PASSWORD,
@@ -36,7 +37,6 @@ from tests.rig import (
     running_rig,
     serve,
 )
-from tests.tg_emulator import TelegramEmulator
 
 STRANGER_BASE = 7_000_000
 SECRET = "bench_Hook-secret"

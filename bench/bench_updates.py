@@ -1,4 +1,4 @@
-"""Cost of checking each update before PTB sees it (bot/updates.py), on the real corpus.
+"""Cost of checking each update before PTB sees it (bot/telegram/updates.py), on the real corpus.
 
 Telegram hands out at most 100 updates per getUpdates; the check is a dry-run parse of each,
 so its price is about one more `Update.de_json` per update: the figure to compare with.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from telegram import Update
 
-from bot.updates import UpdateIntake
+from bot.telegram.updates import UpdateIntake
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus" / "updates"
 BATCH = 100  # Telegram's getUpdates limit
@@ -43,7 +43,7 @@ def run(rounds: int = 20) -> CheckResult:
     samples = [json.loads(p.read_text()) for p in sorted(CORPUS.glob("*.json"))]
     body = json.dumps({"ok": True, "result": samples}).encode()
     intake = UpdateIntake()
-    logger = logging.getLogger("bot.updates")
+    logger = logging.getLogger("bot.telegram.updates")
     level = logger.level
     logger.setLevel(logging.ERROR)  # measure the work, not the log
     try:

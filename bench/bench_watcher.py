@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import storage
+from bot.alerts.watcher import diff_tasks
 from bot.clock import SystemClock
 from bot.smsc.models import Task, TaskStatus
 from bot.smsc.simulator import SimTask
-from bot.watcher import diff_tasks
-from tests.rig import ADMIN_CHAT, running_rig
+from tests.fakes.rig import ADMIN_CHAT, running_rig
 
 TELEGRAM_OVERALL_PER_SECOND = 30.0  # Telegram's own flood limit: the fan-out's physical floor
 

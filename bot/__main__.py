@@ -70,9 +70,9 @@ def run_bot(redactor: Redactor | None = None) -> int:
 
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
-    from bot.i18n import CatalogMissingError, check_catalogs
     from bot.logs import configure_logging
-    from bot.transport import run_polling, run_webhook
+    from bot.runtime.serving import run_polling, run_webhook
+    from bot.texts.i18n import CatalogMissingError, check_catalogs
     from storage import StorageError, check_database
     from storage.instance_lock import AnotherInstanceError, instance_lock
 

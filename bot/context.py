@@ -11,23 +11,23 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
-from bot.telegram_limits import SendOptions
+from bot.telegram.pacing import SendOptions
 
 if TYPE_CHECKING:
     import aiohttp
 
     import storage
-    from bot.app import Runtime
+    from bot.alerts.delivery import Deliverer
+    from bot.alerts.watcher import Watcher
     from bot.clock import Clock
-    from bot.delivery import Deliverer
-    from bot.documents import TaskFiles
-    from bot.leadership import Leadership
     from bot.metrics import Metrics
+    from bot.runtime.app import Runtime
+    from bot.runtime.leadership import Leadership
+    from bot.runtime.web import WebServer
     from bot.settings import Settings
     from bot.smsc.client import SmscClient
-    from bot.updates import UpdateIntake
-    from bot.watcher import Watcher
-    from bot.web import WebServer
+    from bot.telegram.documents import TaskFiles
+    from bot.telegram.updates import UpdateIntake
 
 
 @dataclass

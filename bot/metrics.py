@@ -14,11 +14,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.command_texts import metric_label
 from bot.smsc.observer import SmscEvent, SmscRequest
+from bot.texts.commands import metric_label
 
 if TYPE_CHECKING:
-    from bot.updates import LoopStats
+    from bot.telegram.updates import LoopStats
     from handlers.access import RefusalStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -78,7 +78,7 @@ class _RefusalCollector(Collector):
 
 
 class _UpdateStatsCollector(Collector):
-    """Exports the update loop's counters (bot/updates.py) at scrape time."""
+    """Exports the update loop's counters (bot/telegram/updates.py) at scrape time."""
 
     def __init__(self, stats: LoopStats) -> None:
         self._stats = stats

@@ -7,10 +7,10 @@ from telegram.ext import CallbackQueryHandler
 from bot.context import App
 from handlers.access import ACCESS_GROUP, AccessGate
 from handlers.callbacks import stale_button
+from handlers.command_counter import METRICS_GROUP, metrics_handler
 from handlers.commands import command_handlers
 from handlers.errors import on_error
 from handlers.membership import MEMBERSHIP_GROUP, membership_handlers
-from handlers.metrics import METRICS_GROUP, metrics_handler
 from handlers.tasks import CALLBACK_PATTERN, tasks_page_callback
 
 
@@ -21,7 +21,7 @@ def register(app: App) -> None:
     app.add_handler(metrics_handler(), group=METRICS_GROUP)
     app.add_handlers(
         [
-            *command_handlers(),  # every command of bot.command_texts.COMMANDS
+            *command_handlers(),  # every command of bot.texts.commands.COMMANDS
             CallbackQueryHandler(tasks_page_callback, pattern=CALLBACK_PATTERN),
             # Last: every other button still gets its one answer ("no longer valid").
             CallbackQueryHandler(stale_button),

@@ -28,11 +28,11 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ExtBot, TypeHandler
 
 import storage
-from bot.command_texts import COMMAND_NAMES
 from bot.context import Context, Services
-from bot.i18n import Translator, translator
-from bot.render import not_allowed_text
-from bot.telegram_limits import DISPOSABLE, SendAbandoned, SendOptions
+from bot.telegram.pacing import DISPOSABLE, SendAbandoned, SendOptions
+from bot.texts.commands import COMMAND_NAMES
+from bot.texts.i18n import Translator, translator
+from bot.texts.render import not_allowed_text
 from handlers.language import default_language
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
-"""Each command of `bot.command_texts.COMMANDS` paired with its handler: registration derives here.
+"""Each command of `bot.texts.commands.COMMANDS` paired with its handler: registration derives here.
 
-The texts live in `bot/command_texts.py` (no handler imports, so `bot/` reads them without a
+The texts live in `bot/texts/commands.py` (no handler imports, so `bot/` reads them without a
 cycle); this module adds only what `bot/` must not import, the callables. A command in the table
 without a handler, or a handler for a command not in it, stops the import.
 """
@@ -13,13 +13,13 @@ from typing import Any, Final
 from telegram import Update
 from telegram.ext import CommandHandler
 
-from bot.command_texts import COMMANDS
 from bot.context import Context
-from handlers.files import get_command
+from bot.texts.commands import COMMANDS
 from handlers.help import help_command
 from handlers.language import language_command
 from handlers.status import status_command
 from handlers.subscriptions import subscribe_command, unsubscribe_command
+from handlers.task_file import get_command
 from handlers.tasks import tasks_command
 
 Callback = Callable[[Update, Context], Coroutine[Any, Any, None]]
@@ -36,7 +36,7 @@ HANDLERS: Final[Mapping[str, Callback]] = {
 
 if HANDLERS.keys() != {command.name for command in COMMANDS}:  # pragma: no cover
     raise RuntimeError(
-        "bot.command_texts.COMMANDS and handlers.commands.HANDLERS name different commands"
+        "bot.texts.commands.COMMANDS and handlers.commands.HANDLERS name different commands"
     )
 
 

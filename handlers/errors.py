@@ -12,9 +12,9 @@ from telegram.error import (
 )
 
 from bot.context import Context
-from bot.i18n import SOURCE, Translator
 from bot.metrics import telegram_error_kind
-from bot.telegram_errors import TelegramFailure, classify
+from bot.telegram.errors import TelegramFailure, classify
+from bot.texts.i18n import SOURCE, Translator
 from handlers.common import SORRY
 from handlers.language import translator_for
 from handlers.membership import record_migration

@@ -2,7 +2,7 @@
 
 Private chat: the chat's stored choice, else the user's Telegram `language_code` (`ru*` is
 Russian, anything else English). Groups: the chat's choice, else BOT_LANGUAGE. Alerts follow the
-same stored choice (bot/delivery.py), so a group that says /language ru gets Russian alerts.
+same stored choice (bot/alerts/delivery.py), so a group that says /language ru gets Russian alerts.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from telegram.constants import ChatType
 
 import storage
 from bot.context import Context
-from bot.i18n import Language, Translator, language_for_user, parse_language, translator
+from bot.texts.i18n import Language, Translator, language_for_user, parse_language, translator
 from handlers.common import reply
 
 

@@ -19,7 +19,7 @@ from telegram.ext import (
 
 import storage
 from bot.context import Context
-from bot.i18n import Translator
+from bot.texts.i18n import Translator
 from handlers.access import gate_of
 
 log = logging.getLogger(__name__)

@@ -8,12 +8,12 @@ from telegram import Update
 
 import storage
 from bot import __version__
+from bot.alerts.watcher import LAST_POLL_KEY
 from bot.context import Context
-from bot.error_words import translate_error
-from bot.freshness import listing_line
-from bot.leadership import leader_line
-from bot.render import StatusInfo, esc, status_text
-from bot.watcher import LAST_POLL_KEY
+from bot.runtime.leadership import leader_line
+from bot.texts.error_words import translate_error
+from bot.texts.freshness import listing_line
+from bot.texts.render import StatusInfo, esc, status_text
 from handlers.common import reply
 from handlers.language import chosen_language, translator_for
 from handlers.membership import migrations_note

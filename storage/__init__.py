@@ -28,7 +28,7 @@ from .db import (
     ping,
     transaction,
 )
-from .files import CachedFile, delete_cached_file, get_cached_file, put_cached_file
+from .file_ids import CachedFile, delete_cached_file, get_cached_file, put_cached_file
 from .languages import get_chat_language, set_chat_language
 from .outbox import (
     ALERT_KINDS,

@@ -1,8 +1,8 @@
 """The outbox's vocabulary: which alerts exist and which states a delivery goes through.
 
 Standard library only, so both sides can import it without a cycle: `storage/` (which imports
-nothing from `bot/`) stores these values, and `bot.alert_model` builds the typed payloads on
-them. The migrations' CHECK constraints hold the same literals; tests/test_alert_model.py
+nothing from `bot/`) stores these values, and `bot.alerts.model` builds the typed payloads on
+them. The migrations' CHECK constraints hold the same literals; tests/unit/test_alert_model.py
 checks them (and every literal in storage's SQL) against these enums.
 
 The SQL keeps the states as literals (`WHERE state = 'pending'`), word for word the predicates

@@ -58,7 +58,7 @@ __all__ = [
 class NewAlert:
     """An event to announce; `payload` must be JSON-serialisable (it is stored as JSON).
 
-    `bot.alert_model` makes these from typed alerts and reads `PendingDelivery.payload` back.
+    `bot.alerts.model` makes these from typed alerts and reads `PendingDelivery.payload` back.
     """
 
     kind: AlertKind

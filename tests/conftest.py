@@ -10,7 +10,11 @@ import pytest
 from bot.logs import quiet_libraries
 
 # Fixtures shared across test files live in these modules.
-pytest_plugins = ["tests.smsc_support", "tests.pg_support", "tests.storage_support"]
+pytest_plugins = [
+    "tests.fakes.smsc_support",
+    "tests.fakes.pg_support",
+    "tests.fakes.storage_support",
+]
 
 # As `python -m bot` does: PTB 22 warns on every RetryAfter unless time periods are timedeltas,
 # and warnings are errors in this suite.
@@ -19,11 +23,11 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 # Every credential the suite hands the bot, the client or the emulator.
 SECRETS = (
     "123456:TEST-token",  # the emulator's and the rig's bot tokens start with this
-    "s3cret-Passw0rd",  # tests/rig.py
-    "pa55-Секрет-0xC0FFEE",  # tests/test_smsc_client.py
-    "key-6f1c2a9d4b7e",  # tests/test_smsc_client.py
-    "s3cret_Hook-token",  # the webhook secret in tests/test_e2e_hosted.py
-    "pg-Pa55word-C0FFEE",  # the PostgreSQL password, tests/pg_support.py
+    "s3cret-Passw0rd",  # tests/fakes/rig.py
+    "pa55-Секрет-0xC0FFEE",  # tests/integration/test_smsc_client.py
+    "key-6f1c2a9d4b7e",  # tests/integration/test_smsc_client.py
+    "s3cret_Hook-token",  # the webhook secret in tests/e2e/test_hosted.py
+    "pg-Pa55word-C0FFEE",  # the PostgreSQL password, tests/fakes/pg_support.py
 )
 
 

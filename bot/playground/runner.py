@@ -20,21 +20,21 @@ from aiohttp import web
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 import storage
-from bot.app import RuntimeOptions, build_application, start_application, stop_application
 from bot.clock import Clock, SystemClock
 from bot.context import App, Services
 from bot.playground import world
 from bot.playground.api import add_routes
 from bot.playground.controls import SmscControls
 from bot.playground.feed import Feed
+from bot.runtime.app import RuntimeOptions, build_application, start_application, stop_application
+from bot.runtime.serving import ALLOWED_UPDATES
+from bot.runtime.web import create_web_app
 from bot.settings import Settings
 from bot.smsc.client import SmscClientConfig
 from bot.smsc.models import SMSC_TIME_FORMAT, SMSC_TZ, TaskStatus
 from bot.smsc.simulator import SimTask, SimulatorState, create_app, demo_state
 from bot.smsc.simulator.scenario import FIRST_ID
 from bot.tg_emulator import TelegramEmulator
-from bot.transport import ALLOWED_UPDATES
-from bot.web import create_web_app
 
 log = logging.getLogger(__name__)
 

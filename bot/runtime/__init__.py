@@ -1,0 +1,1 @@
+"""Running the application: building it, starting and stopping it, serving updates, leadership."""

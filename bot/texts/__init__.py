@@ -1,0 +1,1 @@
+"""What the bot says: rendering, languages (Babel catalogs), command texts, freshness notes."""

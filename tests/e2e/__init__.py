@@ -1,0 +1,1 @@
+"""End-to-end tests: the real Application, or the bot's process, over the emulator and simulator."""
