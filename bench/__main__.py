@@ -10,6 +10,7 @@ from bench import (
     bench_crash_loop,
     bench_download,
     bench_list_burst,
+    bench_parsing,
     bench_strangers,
     bench_updates,
     bench_watcher,
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     burst = asyncio.run(bench_list_burst.run(args.calls))
     print(burst.describe(), flush=True)
     print(bench_watcher.bench_diff(args.tasks).describe(), flush=True)
+    bench_parsing.main(n=args.tasks)
     print(asyncio.run(bench_watcher.bench_fanout(args.chats)).describe(), flush=True)
     for result in asyncio.run(bench_strangers.run(args.strangers, args.strangers * 10)):
         print(result.describe(), flush=True)
