@@ -57,9 +57,7 @@ class FilesMixin(MessagesMixin):
             message["caption"] = caption.text
             if caption.entities:
                 message["caption_entities"] = caption.entities
-        if markup is not None:
-            message["reply_markup"] = markup
-        return self._store(chat, message)
+        return self._store(chat, message, markup)
 
     async def _get_file(self, params: JSONDict, files: dict[str, UploadedFile]) -> Any:
         stored = self._files.get(params["file_id"])

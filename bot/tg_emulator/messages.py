@@ -122,7 +122,10 @@ class MessagesMixin(ChatsMixin):
                 raise ApiError(400, "Bad Request: message to be replied not found")
         return message
 
-    def _store(self, chat: Chat, message: JSONDict) -> JSONDict:
+    def _store(self, chat: Chat, message: JSONDict, markup: JSONDict | None) -> JSONDict:
+        """Keep the new message (with its inline keyboard, if any) on the chat; return a copy."""
+        if markup is not None:
+            message["reply_markup"] = markup
         message["message_id"] = chat.take_message_id()
         chat.messages[message["message_id"]] = message
         return copy.deepcopy(message)
@@ -135,9 +138,7 @@ class MessagesMixin(ChatsMixin):
         message["text"] = parsed.text
         if parsed.entities:
             message["entities"] = parsed.entities
-        if markup is not None:
-            message["reply_markup"] = markup
-        return self._store(chat, message)
+        return self._store(chat, message, markup)
 
     def _target_message(self, params: JSONDict, not_found: str) -> tuple[Chat, JSONDict]:
         if params.get("inline_message_id") is not None:
