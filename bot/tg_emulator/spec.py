@@ -4,6 +4,7 @@ Parameters reach the Bot API as strings (query string, url-encoded or multipart 
 non-string values are JSON-encoded, as python-telegram-bot sends them) or as native JSON values
 (an application/json body). `ApiSpec.decode_params` turns them into Python values according to the
 declared `types` of each field and refuses what Telegram would refuse with the 400 it would answer.
+How a value is checked against a type expression is typecheck.py's business.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .typecheck import NO, PRIMITIVES, TypeChecker, TypeMismatchError, convert_primitive
 
 __all__ = [
     "DEFAULT_SPEC_PATH",
@@ -33,9 +36,6 @@ DEFAULT_SPEC_PATH = Path(
     os.environ.get("TG_API_SPEC") or Path(__file__).with_name("data") / "api.json"
 )
 
-_PRIMITIVES = ("Integer", "Float", "Boolean", "String")
-_INT_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _DISCRIMINATOR_RE = re.compile(r'(?:always|must be) "?([a-z_]+)"?$')
 _DISCRIMINATOR_FIELDS = ("type", "status", "source")
 
@@ -118,15 +118,6 @@ class MethodSpec:
     returns: tuple[str, ...]
 
 
-class _MismatchError(Exception):
-    """A JSON value does not fit a type expression; `shallow` when the kind itself is wrong."""
-
-    def __init__(self, message: str, *, shallow: bool = False, depth: int = 0) -> None:
-        super().__init__(message)
-        self.shallow = shallow
-        self.depth = depth
-
-
 def _fields(raw: Iterable[Mapping[str, Any]]) -> dict[str, FieldSpec]:
     return {
         f["name"]: FieldSpec(
@@ -162,6 +153,7 @@ class ApiSpec:
             name: MethodSpec(name, _fields(raw.get("fields", [])), tuple(raw.get("returns", [])))
             for name, raw in data["methods"].items()
         }
+        self._checker = TypeChecker(self.types)
         self._by_lower = {name.lower(): spec for name, spec in self.methods.items()}
 
     def method(self, name: str) -> MethodSpec | None:
@@ -217,8 +209,8 @@ class ApiSpec:
         return f"Bad Request: {spec.name} is empty"
 
     def _decode_value(self, spec: FieldSpec, value: Any) -> Any:
-        prims = [t for t in _PRIMITIVES if t in spec.types]
-        complex_types = [t for t in spec.types if t not in _PRIMITIVES and t != "InputFile"]
+        prims = [t for t in PRIMITIVES if t in spec.types]
+        complex_types = [t for t in spec.types if t not in PRIMITIVES and t != "InputFile"]
         if complex_types:
             parsed: Any = value
             parse_failed = False
@@ -233,16 +225,16 @@ class ApiSpec:
                     raise ApiError(400, f"Bad Request: can't parse {what} JSON object")
             else:
                 try:
-                    self._check_union(parsed, complex_types, spec.name)
-                except _MismatchError as exc:
+                    self._checker.check_union(parsed, complex_types, spec.name)
+                except TypeMismatchError as exc:
                     if not prims:
                         what = _JSON_WHAT.get(spec.name, spec.name.replace("_", " "))
                         raise ApiError(400, f"Bad Request: can't parse {what}: {exc}") from None
                 else:
                     return parsed
         for prim in prims:
-            converted = _convert_primitive(prim, value)
-            if converted is not _NO:
+            converted = convert_primitive(prim, value)
+            if converted is not NO:
                 return converted
         if "InputFile" in spec.types and not prims:
             raise ApiError(400, f"Bad Request: there is no {spec.name} in the request")
@@ -255,151 +247,9 @@ class ApiSpec:
     def check_value(self, value: Any, type_expr: str, path: str = "value") -> None:
         """Validate a native JSON value against a type expression; ValueError if it does not fit."""
         try:
-            self._check(value, type_expr, path, 0)
-        except _MismatchError as exc:
+            self._checker.check(value, type_expr, path, 0)
+        except TypeMismatchError as exc:
             raise ValueError(str(exc)) from None
-
-    def _check_union(self, value: Any, exprs: Iterable[str], path: str, depth: int = 0) -> None:
-        candidates = list(exprs)
-        if len(candidates) == 1:
-            self._check(value, candidates[0], path, depth)
-            return
-        candidates = self._narrow(value, candidates, path, depth)
-        errors: list[_MismatchError] = []
-        for expr in candidates:
-            try:
-                self._check(value, expr, path, depth)
-            except _MismatchError as exc:
-                errors.append(exc)
-            else:
-                return
-        deep = [e for e in errors if not e.shallow]
-        if not deep:
-            raise _MismatchError(
-                f'Field "{path}" must be of type {" or ".join(candidates)}',
-                shallow=True,
-                depth=depth,
-            )
-        raise max(deep, key=lambda e: e.depth)
-
-    def _narrow(self, value: Any, exprs: list[str], path: str, depth: int) -> list[str]:
-        """Keep the subtypes whose discriminator ("type": "chat", ...) matches `value`."""
-        if not isinstance(value, dict):
-            return exprs
-        specs = [self.types.get(e) for e in exprs]
-        discriminators = {s.discriminator[0] for s in specs if s and s.discriminator}
-        if len(discriminators) != 1 or not all(s and s.discriminator for s in specs):
-            return exprs
-        key = discriminators.pop()
-        if key not in value:
-            return exprs
-        matching = [
-            e
-            for e, s in zip(exprs, specs, strict=True)
-            if s and s.discriminator and s.discriminator[1] == value[key]
-        ]
-        if not matching:
-            raise _MismatchError(
-                f'Field "{path}.{key}" has unsupported value {json.dumps(value[key])}',
-                depth=depth + 1,
-            )
-        return matching
-
-    def _check(self, value: Any, expr: str, path: str, depth: int) -> None:
-        if expr.startswith("Array of "):
-            if not isinstance(value, list):
-                raise _MismatchError(
-                    f'Field "{path}" must be of type {expr}', shallow=True, depth=depth
-                )
-            inner = expr.removeprefix("Array of ")
-            for index, item in enumerate(value):
-                self._check(item, inner, f"{path}[{index}]", depth + 1)
-            return
-        if expr in _PRIMITIVES:
-            if not _is_json_primitive(expr, value):
-                raise _MismatchError(
-                    f'Field "{path}" must be of type {expr}', shallow=True, depth=depth
-                )
-            return
-        if expr == "InputFile":
-            if not isinstance(value, str):
-                raise _MismatchError(
-                    f'Field "{path}" must be of type InputFile', shallow=True, depth=depth
-                )
-            return
-        spec = self.types.get(expr)
-        if spec is None:
-            return
-        if spec.subtypes:
-            self._check_union(value, spec.subtypes, path, depth)
-            return
-        if not isinstance(value, dict):
-            raise _MismatchError(
-                f'Field "{path}" must be of type {expr}', shallow=True, depth=depth
-            )
-        for field_spec in spec.fields.values():
-            sub_path = f"{path}.{field_spec.name}"
-            if field_spec.name not in value:
-                if field_spec.required:
-                    raise _MismatchError(f'Can\'t find field "{sub_path}"', depth=depth + 1)
-                continue
-            self._check_union(value[field_spec.name], field_spec.types, sub_path, depth + 1)
-
-
-class _Missing:
-    pass
-
-
-_NO: Any = _Missing()
-
-
-def _convert_primitive(prim: str, value: Any) -> Any:
-    """Convert a form string or JSON scalar to `prim`, or return _NO."""
-    if isinstance(value, dict | list):
-        return _NO
-    if prim == "Integer":
-        if isinstance(value, bool):
-            return _NO
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and _INT_RE.fullmatch(value.strip()):
-            return int(value)
-        return _NO
-    if prim == "Float":
-        if isinstance(value, bool):
-            return _NO
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
-            return float(value)
-        return _NO
-    if prim == "Boolean":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "1"):
-            return True
-        if text in ("false", "0"):
-            return False
-        return _NO
-    # String: a form value is one; a JSON scalar is stringified as the Bot API server does.
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return _NO
-
-
-def _is_json_primitive(prim: str, value: Any) -> bool:
-    if prim == "Integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if prim == "Float":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if prim == "Boolean":
-        return isinstance(value, bool)
-    return isinstance(value, str)
 
 
 @functools.lru_cache(maxsize=4)
