@@ -13,7 +13,8 @@ from bot.context import Context
 from bot.runtime.leadership import leader_line
 from bot.texts.error_words import translate_error
 from bot.texts.freshness import listing_line
-from bot.texts.render import StatusInfo, esc, status_text
+from bot.texts.markup import esc
+from bot.texts.status import StatusInfo, status_text
 from handlers.common import reply
 from handlers.language import chosen_language, translator_for
 from handlers.membership import migrations_note
