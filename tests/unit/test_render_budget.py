@@ -191,7 +191,7 @@ def test_command_menu_fits_telegram_in_every_language(language: Language) -> Non
 def test_public_renderers_are_all_covered() -> None:
     helpers = {
         "esc", "neutralise", "shorten", "utf16_len", "visible_len", "fit", "format_when",
-        "format_duration", "format_size",
+        "format_duration", "format_size", "without_controls",
     }  # fmt: skip
     modules = (markup, characters, task_texts, status_texts, watcher_alerts, help_texts)
     public = {
