@@ -33,14 +33,6 @@ from bot.texts.tasks import (
     task_status_text,
     tasks_page,
 )
-from bot.texts.watcher_alerts import (
-    canceled_text,
-    completion_caption,
-    completion_without_file_text,
-    failure_text,
-    problem_text,
-    recovered_text,
-)
 from bot.tg_emulator.entities import parse_html
 
 PIECES = [
@@ -140,7 +132,7 @@ RENDERERS: dict[str, tuple[int, Make]] = {
     "status_text": (MESSAGE_LIMIT, lambda r, t: status_text(hostile_status(r), t)),
     "completion_caption": (
         CAPTION_LIMIT,
-        lambda r, t: completion_caption(
+        lambda r, t: watcher_alerts.completion_caption(
             hostile_task(r),
             moment(r),
             size=r.randint(0, 2**62),
@@ -151,15 +143,17 @@ RENDERERS: dict[str, tuple[int, Make]] = {
     ),
     "completion_without_file_text": (
         MESSAGE_LIMIT,
-        lambda r, t: completion_without_file_text(hostile_task(r), moment(r), hostile(r), t),
+        lambda r, t: watcher_alerts.completion_without_file_text(
+            hostile_task(r), moment(r), hostile(r), t
+        ),
     ),
     "failure_text": (
         MESSAGE_LIMIT,
-        lambda r, t: failure_text(hostile_task(r), moment(r), t),
+        lambda r, t: watcher_alerts.failure_text(hostile_task(r), moment(r), t),
     ),
-    "canceled_text": (MESSAGE_LIMIT, lambda r, t: canceled_text(hostile_task(r), t)),
-    "problem_text": (MESSAGE_LIMIT, lambda r, t: problem_text(hostile(r), t)),
-    "recovered_text": (MESSAGE_LIMIT, lambda r, t: recovered_text(hostile(r), t)),
+    "canceled_text": (MESSAGE_LIMIT, lambda r, t: watcher_alerts.canceled_text(hostile_task(r), t)),
+    "problem_text": (MESSAGE_LIMIT, lambda r, t: watcher_alerts.problem_text(hostile(r), t)),
+    "recovered_text": (MESSAGE_LIMIT, lambda r, t: watcher_alerts.recovered_text(hostile(r), t)),
 }
 
 
@@ -244,7 +238,7 @@ def test_overlong_fields_are_cut_with_an_ellipsis() -> None:
         time_raw="😀" * 50_000,
         file="F" * 50_000,
     )
-    text = parse_html(failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))).text
+    text = parse_html(watcher_alerts.failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))).text
     assert "N" * 79 + "…" in text  # the name, at its own limit
     assert "C" * 39 + "…" in text  # the raw time, at its own
     assert "😀" * 19 + "…" in text  # 19 astral characters are 38 UTF-16 units
@@ -299,6 +293,6 @@ def test_status_shows_skipped_items() -> None:
 def test_times_at_the_edge_of_datetime_render(when: datetime) -> None:
     # A payload stored before parsing refused such years comes back with a plain +03:00.
     task = Task(id=1, name="x", status=TaskStatus.FAILED, created=when, created_raw="raw!")
-    text = failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))
+    text = watcher_alerts.failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))
     assert "created raw!" in text  # shown as SMSC sent it, not an OverflowError
     parse_html(text)
