@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 
 from bot.smsc.models import Task, TaskStatus
 from bot.smsc.parsing import collect_skipped, parse_task_page
-from bot.texts.render import failure_text, fit, tasks_page
+from bot.texts.markup import fit
+from bot.texts.tasks import tasks_page
+from bot.texts.watcher_alerts import failure_text
 
 
 def _median_ms(work: Callable[[], object], rounds: int) -> float:

@@ -31,8 +31,8 @@ import storage
 from bot.context import Context, Services
 from bot.telegram.pacing import DISPOSABLE, SendAbandoned, SendOptions
 from bot.texts.commands import COMMAND_NAMES
+from bot.texts.help import not_allowed_text
 from bot.texts.i18n import Translator, translator
-from bot.texts.render import not_allowed_text
 from handlers.language import default_language
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
 
 from bot.context import Context
+from bot.texts.characters import neutralise
 from bot.texts.i18n import N_, SOURCE, Translator
-from bot.texts.render import neutralise
 from handlers.common import SORRY
 from handlers.language import translator_for
 

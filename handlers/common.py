@@ -7,7 +7,7 @@ from telegram import Message, Update
 from bot.smsc.errors import SmscError, SmscSlowError
 from bot.texts.error_words import translate_error
 from bot.texts.i18n import N_, SOURCE, Translator
-from bot.texts.render import esc
+from bot.texts.markup import esc
 
 # What a person is told when a handler failed on our side (a command reply or a button's answer).
 SORRY = N_("Something went wrong on our side. It has been logged; please try again in a moment.")

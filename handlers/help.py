@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.context import Context
-from bot.texts.render import usage_text
+from bot.texts.help import usage_text
 from handlers.common import reply
 from handlers.language import translator_for
 

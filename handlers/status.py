@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from telegram import Update
 
 import storage
 from bot import __version__
-from bot.alerts.watcher import LAST_POLL_KEY
 from bot.context import Context
 from bot.runtime.leadership import leader_line
 from bot.texts.error_words import translate_error
 from bot.texts.freshness import listing_line
-from bot.texts.render import StatusInfo, esc, status_text
+from bot.texts.markup import esc
+from bot.texts.status import StatusInfo, status_text
 from handlers.common import reply
 from handlers.language import chosen_language, translator_for
 from handlers.membership import migrations_note
@@ -23,7 +23,6 @@ async def status_command(update: Update, context: Context) -> None:
     """Report how the bot and its SMSC connection are doing."""
     services = context.bot_data.services
     stats = services.smsc.stats
-    last_poll_raw = await storage.get_state(services.db, LAST_POLL_KEY)
     error = stats.last_error
     now = services.clock.now()
     t = await translator_for(update, context)
@@ -37,7 +36,7 @@ async def status_command(update: Update, context: Context) -> None:
         last_success=stats.last_success_at,
         last_error=translate_error(str(error), t) if error is not None else None,
         last_error_at=stats.last_error_at,
-        last_poll=datetime.fromisoformat(last_poll_raw) if last_poll_raw else None,
+        last_poll=await services.watcher.last_poll(),
         subscribers=await storage.count_subscriptions(services.db),
         queued_alerts=await storage.count_pending(services.db),
         watching=services.watching,

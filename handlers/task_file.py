@@ -13,7 +13,8 @@ from bot.smsc.models import Task, TaskStatus
 from bot.telegram.documents import FileTooLargeError, chat_action
 from bot.texts.freshness import freshness_note, with_note
 from bot.texts.i18n import N_
-from bot.texts.render import document_caption, esc, format_size, shorten, task_status_text
+from bot.texts.markup import esc, shorten
+from bot.texts.tasks import document_caption, format_size, task_status_text
 from handlers.common import reply, smsc_error_text, thread_of
 from handlers.language import translator_for
 

@@ -14,7 +14,8 @@ from bot.telegram.errors import is_not_modified, is_uneditable
 from bot.texts.error_words import translate_error
 from bot.texts.freshness import freshness_note, room_for, with_note
 from bot.texts.i18n import Translator
-from bot.texts.render import STATUS_FILTERS, TasksPage, esc, tasks_page
+from bot.texts.markup import esc
+from bot.texts.tasks import STATUS_FILTERS, TasksPage, tasks_page
 from handlers.callbacks import STALE, answering
 from handlers.common import reply, smsc_error_text
 from handlers.language import translator_for

@@ -45,7 +45,7 @@ from bot.telegram.errors import TelegramFailure, classify
 from bot.telegram.pacing import BACKGROUND, SendOptions, retry_after_seconds
 from bot.texts.error_words import translate_error
 from bot.texts.i18n import DEFAULT_LANGUAGE, Language, Translator, parse_language, translator
-from bot.texts.render import (
+from bot.texts.watcher_alerts import (
     canceled_text,
     completion_caption,
     completion_without_file_text,

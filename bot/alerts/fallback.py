@@ -9,24 +9,23 @@ are about content is `bot.telegram.errors`' to say.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from bot.alerts.model import AlertKind, stored_task_name
+from bot.texts.characters import without_controls
 from bot.texts.i18n import SOURCE, Translator
 
 NAME_CHARS = 40
 
 
 def safe_cut(text: str, limit: int = NAME_CHARS) -> str:
-    """`text` without control/format/surrogate/unassigned characters, spaces collapsed, cut."""
-    kept = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch)[0] != "C"
-    )
-    kept = " ".join(kept.split())
+    """`text` without control/format/surrogate/unassigned characters, spaces collapsed, cut.
+
+    Stricter than `esc` (bot.texts.characters says why): with no parse mode and one short line,
+    nothing invisible is kept, and controls vanish rather than show as U+FFFD.
+    """
+    kept = " ".join(without_controls(text).split())
     return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
 
 

@@ -44,7 +44,7 @@ from bot.smsc.parsing import NO_SKIPS, SkipReport, collect_skipped
 
 log = logging.getLogger(__name__)
 
-LAST_POLL_KEY = "watcher.last_poll"
+_LAST_POLL_KEY = "watcher.last_poll"  # read through Watcher.last_poll
 PROBLEM_KEY = "watcher.problem"  # the persistent SMSC problem already reported, if any
 FRESH_ENOUGH = 2.0  # seconds: a poll reuses a list only that recent (e.g. a concurrent /tasks)
 
@@ -131,6 +131,11 @@ class Watcher:
         """How many SMSC list items the last parsed poll skipped as unusable."""
         return self.skipped.count
 
+    async def last_poll(self) -> datetime | None:
+        """When a poll last succeeded, in any process sharing the database (None: never)."""
+        raw = await storage.get_state(self._db, _LAST_POLL_KEY)
+        return datetime.fromisoformat(raw) if raw else None
+
     async def poll(self) -> Diff | None:
         """Poll once; return what was recorded, or None when SMSC failed (logged, not raised)."""
         async with self._one_at_a_time:
@@ -173,7 +178,7 @@ class Watcher:
                 alerts.append(to_outbox(SmscRecoveredAlert(recovered)))
             await storage.record_poll(self._db, tasks=diff.changed, alerts=alerts, now=now)
             await storage.set_state(self._db, PROBLEM_KEY, None, now)
-            await storage.set_state(self._db, LAST_POLL_KEY, now.isoformat(), now)
+            await storage.set_state(self._db, _LAST_POLL_KEY, now.isoformat(), now)
         self.polls += 1
         if not baseline:
             log.info("baseline recorded: %d tasks", len(diff.changed), extra={"event": "baseline"})

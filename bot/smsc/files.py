@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 from bot.smsc.errors import SmscBadResponseError
 from bot.smsc.models import Download
+from bot.texts.characters import without_controls
 
 # Bytes, not characters: file systems limit a name to 255 bytes and Cyrillic takes two each.
 # The client prefixes a 13-character unique tag on disk, so stay well below the limit.
@@ -59,11 +60,7 @@ def _clean(raw: str) -> str:
     text = "_".join(parts)
     text = unicodedata.normalize("NFC", text)
     # Control and format characters (NUL, newlines, right-to-left overrides) never belong in names.
-    text = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or not unicodedata.category(ch).startswith("C")
-    )
+    text = without_controls(text)
     text = _RESERVED.sub("_", text)
     text = _SPACES.sub(" ", text)
     text = _UNDERSCORES.sub("_", text)

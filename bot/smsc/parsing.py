@@ -52,7 +52,7 @@ _XML_TEXT = re.compile(r"<error>(.*?)</error>", re.IGNORECASE | re.DOTALL)
 _INTEGER = re.compile(r"-?[0-9]+")
 _BOM = "\ufeff"
 _MAX_DESCRIPTION = 300
-# Longest text kept from a list item, in characters: far above anything worth showing (render.py
+# Longest text kept from a list item, in characters: far above anything worth showing (markup.py
 # cuts much shorter), small enough that a hostile list cannot bloat SQLite or alert payloads.
 MAX_TEXT = 1000
 # An integer literal longer than this is out of int64 range anyway; Python refuses to convert
@@ -240,7 +240,11 @@ def _task_or_reason(item: object) -> Task | str:
 
 
 def clean_text(value: object, limit: int = MAX_TEXT) -> str:
-    """Any JSON value as text storage and Telegram can take: no lone surrogate or NUL, cut."""
+    """Any JSON value as text storage and Telegram can take: no lone surrogate or NUL, cut.
+
+    Only what cannot be stored or sent at all: the name kept is SMSC's, bidi and controls
+    included. Showing it cleans it further (`bot.texts.characters` says how, and why).
+    """
     # NUL is dropped (C code reading SQLite text stops at it; it shows as nothing anyway).
     if value is None:
         return ""

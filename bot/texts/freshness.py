@@ -12,7 +12,7 @@ from datetime import datetime
 from bot.smsc.listing import TaskListing
 from bot.texts.error_words import translate_error
 from bot.texts.i18n import SOURCE, Translator
-from bot.texts.render import MESSAGE_LIMIT, esc, shorten, utf16_len
+from bot.texts.markup import MESSAGE_LIMIT, esc, shorten, utf16_len
 
 _CAUSE_LIMIT = 200
 

@@ -9,7 +9,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-import storage
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
 from storage.smsc_budget import budget_rows
@@ -79,7 +78,7 @@ async def test_readyz_wants_a_poll_of_this_process(rig: Rig) -> None:
     status, text = await get(rig, "/readyz")
     assert status == 503
     assert "no SMSC poll yet" in text
-    assert await storage.get_state(rig.services.db, "watcher.last_poll") is not None
+    assert await rig.services.watcher.last_poll() is not None
     await rig.poll()
     assert await get(rig, "/readyz") == (200, "ready\n")
 

@@ -15,7 +15,8 @@ import pytest
 import storage
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask
-from bot.texts.render import esc, neutralise
+from bot.texts.characters import neutralise
+from bot.texts.markup import esc
 from tests.fakes.rig import ADMIN_CHAT, Rig, running_rig
 
 BIDI = [chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]]

@@ -6,8 +6,8 @@ import pytest
 
 from bot.metrics import Metrics
 from bot.texts.commands import COMMAND_NAMES, COMMANDS, OTHER, menu, metric_label, usage_lines
+from bot.texts.help import usage_text
 from bot.texts.i18n import LANGUAGES, Language, translator
-from bot.texts.render import usage_text
 from handlers.commands import HANDLERS, command_handlers
 
 

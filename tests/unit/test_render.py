@@ -11,15 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.smsc.models import SMSC_TZ, Task, TaskStatus
-from bot.texts.render import (
-    CAPTION_LIMIT,
-    MESSAGE_LIMIT,
-    completion_caption,
-    format_duration,
-    format_size,
-    tasks_page,
-    utf16_len,
-)
+from bot.texts.markup import CAPTION_LIMIT, MESSAGE_LIMIT, utf16_len
+from bot.texts.tasks import format_duration, format_size, tasks_page
+from bot.texts.watcher_alerts import completion_caption
 from bot.tg_emulator.entities import parse_html
 
 

@@ -1,4 +1,4 @@
-"""Every text we send fits Telegram whatever the input: a seeded property test of bot.texts.render.
+"""Every text we send fits Telegram whatever the input: a seeded property test of bot.texts.
 
 hypothesis is not a dependency, so a seeded generator of hostile strings (long runs, astral
 characters, HTML metacharacters, entities, newlines, right-to-left text, combining marks) feeds
@@ -17,19 +17,21 @@ import pytest
 
 from bot.smsc.models import MAX_TASK_ID, Task, TaskStatus
 from bot.telegram.documents import FileFacts
+from bot.texts import characters, markup, watcher_alerts
 from bot.texts import commands as command_texts
-from bot.texts import render
+from bot.texts import help as help_texts
+from bot.texts import status as status_texts
+from bot.texts import tasks as task_texts
+from bot.texts.help import not_allowed_text, usage_text
 from bot.texts.i18n import LANGUAGES, Language, Translator, translator
-from bot.texts.render import (
-    CAPTION_LIMIT,
-    MESSAGE_LIMIT,
+from bot.texts.markup import CAPTION_LIMIT, MESSAGE_LIMIT, esc, fit, shorten, utf16_len, visible_len
+from bot.texts.status import StatusInfo, status_text
+from bot.texts.tasks import (
     STATUS_FILTERS,
-    StatusInfo,
-    esc,
-    fit,
-    shorten,
-    utf16_len,
-    visible_len,
+    document_caption,
+    task_line,
+    task_status_text,
+    tasks_page,
 )
 from bot.tg_emulator.entities import parse_html
 
@@ -99,7 +101,7 @@ def hostile_status(rng: random.Random) -> StatusInfo:
 
 def tasks_page_text(rng: random.Random, t: Translator) -> str:
     tasks = [hostile_task(rng) for _ in range(rng.randint(0, 20))]
-    page = render.tasks_page(
+    page = tasks_page(
         tasks,
         status_filter=rng.choice([None, *STATUS_FILTERS, hostile(rng, 50)]),
         before_id=rng.choice([None, rng.randint(0, MAX_TASK_ID)]),
@@ -116,21 +118,21 @@ Make = Callable[[random.Random, Translator], str]
 # Every public renderer of a message or caption, and the limit its result must respect.
 RENDERERS: dict[str, tuple[int, Make]] = {
     "tasks_page": (MESSAGE_LIMIT, tasks_page_text),
-    "task_line": (MESSAGE_LIMIT, lambda r, t: render.task_line(hostile_task(r), t)),
-    "usage_text": (MESSAGE_LIMIT, lambda r, t: render.usage_text(hostile(r, 40), t)),
+    "task_line": (MESSAGE_LIMIT, lambda r, t: task_line(hostile_task(r), t)),
+    "usage_text": (MESSAGE_LIMIT, lambda r, t: usage_text(t)),
     "not_allowed_text": (
         MESSAGE_LIMIT,
-        lambda r, t: render.not_allowed_text(r.randint(-(2**63), 2**63 - 1), t),
+        lambda r, t: not_allowed_text(r.randint(-(2**63), 2**63 - 1), t),
     ),
     "document_caption": (
         CAPTION_LIMIT,
-        lambda r, t: render.document_caption(hostile_task(r), t)(hostile_facts(r)),
+        lambda r, t: document_caption(hostile_task(r), t)(hostile_facts(r)),
     ),
-    "task_status_text": (MESSAGE_LIMIT, lambda r, t: render.task_status_text(hostile_task(r), t)),
-    "status_text": (MESSAGE_LIMIT, lambda r, t: render.status_text(hostile_status(r), t)),
+    "task_status_text": (MESSAGE_LIMIT, lambda r, t: task_status_text(hostile_task(r), t)),
+    "status_text": (MESSAGE_LIMIT, lambda r, t: status_text(hostile_status(r), t)),
     "completion_caption": (
         CAPTION_LIMIT,
-        lambda r, t: render.completion_caption(
+        lambda r, t: watcher_alerts.completion_caption(
             hostile_task(r),
             moment(r),
             size=r.randint(0, 2**62),
@@ -141,15 +143,17 @@ RENDERERS: dict[str, tuple[int, Make]] = {
     ),
     "completion_without_file_text": (
         MESSAGE_LIMIT,
-        lambda r, t: render.completion_without_file_text(hostile_task(r), moment(r), hostile(r), t),
+        lambda r, t: watcher_alerts.completion_without_file_text(
+            hostile_task(r), moment(r), hostile(r), t
+        ),
     ),
     "failure_text": (
         MESSAGE_LIMIT,
-        lambda r, t: render.failure_text(hostile_task(r), moment(r), t),
+        lambda r, t: watcher_alerts.failure_text(hostile_task(r), moment(r), t),
     ),
-    "canceled_text": (MESSAGE_LIMIT, lambda r, t: render.canceled_text(hostile_task(r), t)),
-    "problem_text": (MESSAGE_LIMIT, lambda r, t: render.problem_text(hostile(r), t)),
-    "recovered_text": (MESSAGE_LIMIT, lambda r, t: render.recovered_text(hostile(r), t)),
+    "canceled_text": (MESSAGE_LIMIT, lambda r, t: watcher_alerts.canceled_text(hostile_task(r), t)),
+    "problem_text": (MESSAGE_LIMIT, lambda r, t: watcher_alerts.problem_text(hostile(r), t)),
+    "recovered_text": (MESSAGE_LIMIT, lambda r, t: watcher_alerts.recovered_text(hostile(r), t)),
 }
 
 
@@ -181,14 +185,16 @@ def test_command_menu_fits_telegram_in_every_language(language: Language) -> Non
 def test_public_renderers_are_all_covered() -> None:
     helpers = {
         "esc", "neutralise", "shorten", "utf16_len", "visible_len", "fit", "format_when",
-        "format_duration", "format_size",
+        "format_duration", "format_size", "without_controls",
     }  # fmt: skip
+    modules = (markup, characters, task_texts, status_texts, watcher_alerts, help_texts)
     public = {
         name
-        for name, value in vars(render).items()
+        for module in modules
+        for name, value in vars(module).items()
         if callable(value)
         and not name.startswith("_")
-        and getattr(value, "__module__", "") == render.__name__
+        and getattr(value, "__module__", "") == module.__name__
         and not isinstance(value, type)
     }
     assert public - helpers == set(RENDERERS)
@@ -232,7 +238,7 @@ def test_overlong_fields_are_cut_with_an_ellipsis() -> None:
         time_raw="😀" * 50_000,
         file="F" * 50_000,
     )
-    text = parse_html(render.failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))).text
+    text = parse_html(watcher_alerts.failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))).text
     assert "N" * 79 + "…" in text  # the name, at its own limit
     assert "C" * 39 + "…" in text  # the raw time, at its own
     assert "😀" * 19 + "…" in text  # 19 astral characters are 38 UTF-16 units
@@ -252,7 +258,7 @@ def test_page_budget_is_measured_not_tuned() -> None:
     tasks = [Task(id=i, name="Ж" * 80, status=TaskStatus.COMPLETED) for i in range(1, 30)]
     for limit in (300, 700, 1500, 4096):
         for t in (translator("en"), translator("ru")):
-            page = render.tasks_page(tasks, per_page=30, limit=limit, t=t)
+            page = tasks_page(tasks, per_page=30, limit=limit, t=t)
             parsed = parse_html(page.text)
             assert utf16_len(parsed.text) <= limit
             assert page.shown >= 1
@@ -274,7 +280,7 @@ def test_status_shows_skipped_items() -> None:
         watching=True,
         skipped_items=3,
     )
-    assert "3 unusable SMSC list items skipped" in render.status_text(info)
+    assert "3 unusable SMSC list items skipped" in status_text(info)
 
 
 @pytest.mark.parametrize(
@@ -287,6 +293,6 @@ def test_status_shows_skipped_items() -> None:
 def test_times_at_the_edge_of_datetime_render(when: datetime) -> None:
     # A payload stored before parsing refused such years comes back with a plain +03:00.
     task = Task(id=1, name="x", status=TaskStatus.FAILED, created=when, created_raw="raw!")
-    text = render.failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))
+    text = watcher_alerts.failure_text(task, datetime(2026, 1, 1, tzinfo=UTC))
     assert "created raw!" in text  # shown as SMSC sent it, not an OverflowError
     parse_html(text)
