@@ -46,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     burst = asyncio.run(bench_list_burst.run(args.calls))
     print(burst.describe(), flush=True)
     print(bench_watcher.bench_diff(args.tasks).describe(), flush=True)
-    bench_parsing.main(n=args.tasks)
     print(asyncio.run(bench_watcher.bench_fanout(args.chats)).describe(), flush=True)
     for result in asyncio.run(bench_strangers.run(args.strangers, args.strangers * 10)):
         print(result.describe(), flush=True)
@@ -58,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         for result in asyncio.run(loops):
             print(result.describe(), flush=True)
     print(bench_updates.run().describe(), flush=True)
+    bench_parsing.main(n=args.tasks)
     if not args.skip_failover:
         from bench import bench_failover  # imports the PostgreSQL test support only when run
 

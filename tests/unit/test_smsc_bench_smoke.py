@@ -25,6 +25,15 @@ def test_python_m_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) 
     assert "1 upload(s)" in lines[3]
     assert "0 429s" in lines[3]
     assert lines[4].startswith("strangers_polling_10_from_1_chats: allowed /tasks answered in ")
+    names = [line.split(":")[0] for line in lines]
+    first = names.index("parse_100_good_rows")
+    assert names[first : first + 5] == [
+        "parse_100_good_rows",
+        "parse_100_hostile_rows",
+        "render_failure_alert",
+        "render_tasks_page_50",
+        "fit_80000_units_to_4096",
+    ]
 
 
 async def test_list_burst_costs_one_request_per_page() -> None:
