@@ -38,7 +38,7 @@ from bot.alerts.model import (
     from_outbox,
 )
 from bot.clock import Clock
-from bot.metrics import Metrics, telegram_error_kind
+from bot.metrics import Metrics
 from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.telegram.documents import FileFacts, FileTooLargeError, TaskFiles
 from bot.telegram.errors import TelegramFailure, classify
@@ -368,7 +368,7 @@ class Deliverer:
             try:
                 message_id = await self._send(d, minimal=minimal)
             except TelegramError as err:
-                self._metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
+                self._metrics.telegram_error(err)
                 if _classify(d, err) is not TelegramFailure.CONTENT_REFUSED:
                     await self._telegram_failure(d, err, now, ctx)
                     return Outcome.CHAT_PROBLEM
