@@ -40,9 +40,10 @@ from bot.alerts.model import (
 from bot.clock import Clock
 from bot.metrics import Metrics
 from bot.smsc.errors import SmscError, SmscNotFoundError
-from bot.telegram.documents import FileFacts, FileTooLargeError, TaskFiles
+from bot.telegram.documents import TaskFiles
 from bot.telegram.errors import TelegramFailure, classify
 from bot.telegram.pacing import BACKGROUND, SendOptions, retry_after_seconds
+from bot.telegram.task_csv import FileFacts, FileTooLargeError
 from bot.texts.error_words import translate_error
 from bot.texts.i18n import DEFAULT_LANGUAGE, Language, Translator, parse_language, translator
 from bot.texts.render import (

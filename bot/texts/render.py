@@ -24,7 +24,7 @@ from bot.texts.commands import usage_lines
 from bot.texts.i18n import N_, SOURCE, Translator
 
 if TYPE_CHECKING:
-    from bot.telegram.documents import FileFacts
+    from bot.telegram.task_csv import FileFacts
 
 MESSAGE_LIMIT = 4096  # UTF-16 units of a message's text after entity parsing
 CAPTION_LIMIT = 1024  # the same, for a document's caption
