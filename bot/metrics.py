@@ -15,9 +15,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bot.smsc.observer import SmscEvent, SmscRequest
+from bot.telegram.errors import error_kind
 from bot.texts.commands import metric_label
 
 if TYPE_CHECKING:
+    from telegram.error import TelegramError
+
     from bot.telegram.updates import LoopStats
     from handlers.access import RefusalStats
 
@@ -187,23 +190,10 @@ class Metrics:
         """Count a command; unknown ones share one label so users cannot grow the label set."""
         self.commands.labels(metric_label(name)).inc()
 
+    def telegram_error(self, err: TelegramError) -> None:
+        """Count an error from the Bot API under its kind (`bot.telegram.errors.error_kind`)."""
+        self.telegram_errors.labels(error_kind(err)).inc()
+
     def render(self) -> bytes:
         """The exposition text."""
         return generate_latest(self.registry)
-
-
-def telegram_error_kind(err: Exception) -> str:
-    """A bounded label for a Telegram error."""
-    from telegram import error as tg  # noqa: PLC0415 - keep this module importable alone
-
-    for cls, kind in (
-        (tg.RetryAfter, "retry_after"),
-        (tg.ChatMigrated, "chat_migrated"),
-        (tg.Forbidden, "forbidden"),
-        (tg.BadRequest, "bad_request"),
-        (tg.TimedOut, "timeout"),
-        (tg.NetworkError, "network"),
-    ):
-        if isinstance(err, cls):
-            return kind
-    return "other"

@@ -12,7 +12,6 @@ from telegram.error import (
 )
 
 from bot.context import Context
-from bot.metrics import telegram_error_kind
 from bot.telegram.errors import TelegramFailure, classify
 from bot.texts.i18n import SOURCE, Translator
 from handlers.common import SORRY
@@ -26,7 +25,7 @@ async def on_error(update: object, context: Context) -> None:
     """Log the exception with its traceback (secrets are scrubbed by the log formatter)."""
     err = context.error
     if isinstance(err, TelegramError) and context.bot_data.running:
-        context.bot_data.services.metrics.telegram_errors.labels(telegram_error_kind(err)).inc()
+        context.bot_data.services.metrics.telegram_error(err)
     migrated_chat = update.effective_chat if isinstance(update, Update) else None
     if isinstance(err, ChatMigrated) and migrated_chat is not None and context.bot_data.running:
         # A reply to a group that has just become a supergroup: follow it, nothing is broken.

@@ -10,7 +10,8 @@ from telegram import Update
 from bot.context import Context
 from bot.smsc.errors import SmscError, SmscNotFoundError
 from bot.smsc.models import Task, TaskStatus
-from bot.telegram.documents import FileTooLargeError, chat_action
+from bot.telegram.documents import chat_action
+from bot.telegram.task_csv import FileTooLargeError
 from bot.texts.freshness import freshness_note, with_note
 from bot.texts.i18n import N_
 from bot.texts.markup import esc, shorten

@@ -346,7 +346,7 @@ def build_application(
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(context_types)
-        # Every text we send is HTML we escaped (bot/texts/render.py), and a reply is never a quote:
+        # Every text we send is HTML we escaped (bot/texts/markup.py), and a reply is never a quote:
         # said once here, not at each call site. A plain text passes parse_mode=None itself.
         .defaults(Defaults(parse_mode=ParseMode.HTML, do_quote=False))
         .job_queue(JobQueue[Context]())

@@ -17,6 +17,7 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
+    TimedOut,
 )
 
 
@@ -36,7 +37,8 @@ class TelegramFailure(StrEnum):
 # Telegram says these about the chat; a 403 Forbidden always means the same.
 _GONE = ("chat not found", "group chat was deactivated", "bot was kicked", "user is deactivated")
 # ... these about the forum topic (only meaningful when we sent into one).
-_TOPIC_GONE = ("message thread not found", "topic_deleted", "topic closed")
+# Telegram's words for a closed topic are "Bad Request: TOPIC_CLOSED", one word.
+_TOPIC_GONE = ("message thread not found", "topic_deleted", "topic_closed")
 # ... and these about what we sent, not about the chat.
 _CONTENT_REFUSALS = (
     "too long",
@@ -77,6 +79,22 @@ def classify(err: TelegramError, *, in_topic: bool = False) -> TelegramFailure:
     if is_content_refusal(text):
         return TelegramFailure.CONTENT_REFUSED
     return TelegramFailure.REFUSED
+
+
+# The `telegram_api_errors` metric's kinds: PTB's class, the most specific first (a bounded set).
+_KINDS: tuple[tuple[type[TelegramError], str], ...] = (
+    (RetryAfter, "retry_after"),
+    (ChatMigrated, "chat_migrated"),
+    (Forbidden, "forbidden"),
+    (BadRequest, "bad_request"),
+    (TimedOut, "timeout"),
+    (NetworkError, "network"),
+)
+
+
+def error_kind(err: TelegramError) -> str:
+    """The kind `err` is counted under in the `telegram_api_errors` metric (its PTB class)."""
+    return next((kind for cls, kind in _KINDS if isinstance(err, cls)), "other")
 
 
 def is_content_refusal(description: str) -> bool:

@@ -21,7 +21,7 @@ from bot.texts.markup import (
 )
 
 if TYPE_CHECKING:
-    from bot.telegram.documents import FileFacts
+    from bot.telegram.task_csv import FileFacts
 
 # `/tasks <filter>` words, mapped to the statuses they show.
 STATUS_FILTERS: dict[str, frozenset[TaskStatus]] = {

@@ -168,7 +168,7 @@ async def test_the_loop_retries_writes_with_a_pause_and_never_resends(tmp_path: 
         await set_read_only(rig, on=True)  # the disk goes bad before the retry is due
         deliverer = rig.services.deliverer
         await step_until(rig, lambda: deliverer.unrecorded >= 1)
-        await step_until(rig, lambda: deliverer._write_failures >= 4, step=5.0)
+        await step_until(rig, lambda: deliverer.write_failures >= 4, step=5.0)
         assert all(n == 1 for n in per_chat(sent(rig)).values())
         await set_read_only(rig, on=False)
         await step_until(rig, lambda: len(sent(rig)) >= 2 and deliverer.unrecorded == 0, step=5.0)

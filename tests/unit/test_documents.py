@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.smsc.simulator import SimTask, iter_csv
-from bot.telegram.documents import (
+from bot.telegram.task_csv import (
     KEPT_NAME,
     FileTooLargeError,
     RowCounter,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from bot.smsc.models import MAX_TASK_ID, Task, TaskStatus
-from bot.telegram.documents import FileFacts
+from bot.telegram.task_csv import FileFacts
 from bot.texts import characters, markup, watcher_alerts
 from bot.texts import commands as command_texts
 from bot.texts import help as help_texts

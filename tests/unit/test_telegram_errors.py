@@ -10,12 +10,13 @@ import json
 from typing import Any
 
 import pytest
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.telegram.errors import (
     TelegramFailure,
     classify,
+    error_kind,
     is_content_refusal,
     is_not_modified,
     is_stale_file,
@@ -72,9 +73,11 @@ async def raised(status: int, description: str, **parameters: int) -> TelegramEr
         (400, "Bad Request: chat not found", True, F.GONE),
         (400, "Bad Request: message thread not found", True, F.TOPIC_GONE),
         (400, "Bad Request: TOPIC_DELETED", True, F.TOPIC_GONE),
+        (400, "Bad Request: TOPIC_CLOSED", True, F.TOPIC_GONE),
         # Without a topic these are not about a topic of ours: an ordinary refusal.
         (400, "Bad Request: message thread not found", False, F.REFUSED),
         (400, "Bad Request: TOPIC_DELETED", False, F.REFUSED),
+        (400, "Bad Request: TOPIC_CLOSED", False, F.REFUSED),
         (400, "Bad Request: message is too long", False, F.CONTENT_REFUSED),
         (400, "Bad Request: message is too long", True, F.CONTENT_REFUSED),
         (400, "Bad Request: message caption is too long", False, F.CONTENT_REFUSED),
@@ -158,3 +161,29 @@ def test_content_refusal_reads_the_words_in_any_case() -> None:
 )
 async def test_a_message_that_cannot_be_edited(description: str, uneditable: bool) -> None:
     assert is_uneditable(await raised(400, description)) is uneditable
+
+
+async def test_the_metric_kinds_of_telegrams_answers() -> None:
+    """The `telegram_api_errors` label values: bounded, and the same as they always were."""
+    answers = [
+        await raised(429, "Too Many Requests: retry after 7", retry_after=7),
+        await raised(
+            400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=-1
+        ),
+        await raised(403, "Forbidden: bot was blocked by the user"),
+        await raised(400, "Bad Request: chat not found"),
+        await raised(502, "Bad Gateway"),
+        await raised(401, "Unauthorized"),
+    ]
+    local = [TimedOut(), NetworkError("connection reset")]
+
+    assert [error_kind(err) for err in answers + local] == [
+        "retry_after",
+        "chat_migrated",
+        "forbidden",
+        "bad_request",
+        "network",
+        "other",
+        "timeout",
+        "network",
+    ]
