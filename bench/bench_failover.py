@@ -87,7 +87,7 @@ async def _ask(
     return time.perf_counter() - start
 
 
-async def _failover(replicas: Replicas, watch: storage.Connection) -> float:
+async def _failover(replicas: Replicas, watch: storage.Database) -> float:
     current = await leader(watch)
     while current is None:
         await asyncio.sleep(0.02)

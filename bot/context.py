@@ -38,7 +38,7 @@ class Services:
     clock: Clock
     http: aiohttp.ClientSession
     smsc: SmscClient
-    db: storage.Connection
+    db: storage.Database
     files: TaskFiles
     watcher: Watcher
     deliverer: Deliverer

@@ -1,8 +1,8 @@
 """Persistence for the bot: every SQL statement of the project lives in this package.
 
-Plain async functions over one `Connection`, SQLite's or PostgreSQL's (`pg`); see `db` for why
-each takes the connection's lock; times go in and come out as aware UTC datetimes supplied by
-the caller.
+Plain async functions over one `Database` (its connection, SQLite's or PostgreSQL's, and its
+lock; see `db` for why each takes the lock); `connect` opens it, `migrate` keeps its schema;
+times go in and come out as aware UTC datetimes supplied by the caller.
 """
 
 from .alert_kinds import OUTCOME_KINDS, AlertKind, DeliveryState
@@ -13,23 +13,18 @@ from .chat_migrations import (
     migration_targets,
     record_chat_migration,
 )
-from .db import (
-    Connection,
-    Migration,
-    StorageError,
-    apply_migrations,
+from .connect import (
     check_database,
     close_database,
-    load_migrations,
-    locked,
     open_database,
     open_postgres,
     open_url,
     ping,
-    transaction,
 )
-from .file_ids import CachedFile, delete_cached_file, get_cached_file, put_cached_file
+from .db import Database, StorageError
+from .file_ids import CachedFile, get_cached_file, put_cached_file
 from .languages import get_chat_language, set_chat_language
+from .migrate import Migration, apply_migrations, load_migrations
 from .outbox import (
     ALERT_KINDS,
     NewAlert,
@@ -40,7 +35,6 @@ from .outbox import (
     mark_dropped,
     mark_retry,
     next_due_at,
-    outbox_stats,
     prune_delivered,
     record_poll,
 )
@@ -49,7 +43,6 @@ from .subscriptions import (
     Subscription,
     count_subscriptions,
     has_subscriptions,
-    is_subscribed,
     list_subscriptions,
     migrate_chat,
     remove_chat,
@@ -57,12 +50,9 @@ from .subscriptions import (
     unsubscribe,
 )
 from .tasks import (
-    KnownTask,
     TaskOutcome,
     TaskSnapshot,
     baseline_done,
-    count_known_tasks,
-    get_known_task,
     get_outcome,
     load_finished_ids,
     load_known_statuses,
@@ -75,9 +65,8 @@ __all__ = [
     "AlertKind",
     "CachedFile",
     "ChatMigration",
-    "Connection",
+    "Database",
     "DeliveryState",
-    "KnownTask",
     "Migration",
     "NewAlert",
     "PendingDelivery",
@@ -90,25 +79,20 @@ __all__ = [
     "baseline_done",
     "check_database",
     "close_database",
-    "count_known_tasks",
     "count_pending",
     "count_subscriptions",
-    "delete_cached_file",
     "due_deliveries",
     "get_cached_file",
     "get_chat_language",
-    "get_known_task",
     "get_outcome",
     "get_state",
     "get_state_entry",
     "has_subscriptions",
-    "is_subscribed",
     "list_chat_migrations",
     "list_subscriptions",
     "load_finished_ids",
     "load_known_statuses",
     "load_migrations",
-    "locked",
     "mark_delivered",
     "mark_dropped",
     "mark_retry",
@@ -119,7 +103,6 @@ __all__ = [
     "open_database",
     "open_postgres",
     "open_url",
-    "outbox_stats",
     "ping",
     "prune_delivered",
     "put_cached_file",
@@ -130,6 +113,5 @@ __all__ = [
     "set_chat_language",
     "set_state",
     "subscribe",
-    "transaction",
     "unsubscribe",
 ]

@@ -24,7 +24,7 @@ from typing import Any
 import asyncpg
 
 from . import pg
-from .db import Connection, StorageError, locked
+from .db import Database, StorageError
 from .state import get_state_entry, set_state
 
 log = logging.getLogger(__name__)
@@ -101,17 +101,17 @@ class PgLeaderLock:
             conn.terminate()
 
 
-async def record_leader(conn: Connection, replica: str, now: datetime) -> None:
+async def record_leader(db: Database, replica: str, now: datetime) -> None:
     """Write down that `replica` leads from `now` (for /status and /metrics of every replica)."""
-    await set_state(conn, LEADER_KEY, replica, now)
+    await set_state(db, LEADER_KEY, replica, now)
 
 
-async def current_leader(conn: Connection) -> LeaderInfo | None:
+async def current_leader(db: Database) -> LeaderInfo | None:
     """Which replica holds the leader lock now (None: nobody), and since when."""
-    if not isinstance(conn, pg.PgConnection):
+    if not db.is_postgres:
         raise StorageError("leader election needs PostgreSQL")
-    async with locked(conn):
-        rows = await conn.execute_fetchall(
+    async with db.locked():
+        rows = await db.execute_fetchall(
             "SELECT a.application_name FROM pg_locks AS l"
             " JOIN pg_stat_activity AS a ON a.pid = l.pid"
             " WHERE l.locktype = 'advisory' AND l.granted"
@@ -121,7 +121,7 @@ async def current_leader(conn: Connection) -> LeaderInfo | None:
         )
     if not rows:
         return None
-    replica = str(rows[0][0])
-    entry = await get_state_entry(conn, LEADER_KEY)
+    replica = str(rows[0]["application_name"])
+    entry = await get_state_entry(db, LEADER_KEY)
     since = entry.updated_at if entry is not None and entry.value == replica else None
     return LeaderInfo(replica=replica, since=since)

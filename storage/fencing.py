@@ -13,7 +13,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from .db import Connection, StorageError, locked, to_db_time, transaction
+from .db import Database, StorageError
+from .encoding import to_db_time
 
 __all__ = ["Claim", "begin_term", "claim_delivery", "current_epoch"]
 
@@ -26,18 +27,18 @@ class Claim(enum.Enum):
     SUPERSEDED = "superseded"  # a newer term began: this process no longer leads
 
 
-async def _epoch(conn: Connection) -> int:
-    async with conn.execute("SELECT epoch FROM leader_term WHERE id = 1") as cur:
+async def _epoch(db: Database) -> int:
+    async with db.execute("SELECT epoch FROM leader_term WHERE id = 1") as cur:
         row = await cur.fetchone()
     if row is None:
         raise StorageError("the leader_term row is missing")
-    return int(row[0])
+    return int(row["epoch"])
 
 
-async def begin_term(conn: Connection, replica: str, now: datetime) -> int:
+async def begin_term(db: Database, replica: str, now: datetime) -> int:
     """Start a new term of leadership for `replica` (call it holding the lock); return its epoch."""
-    async with transaction(conn):
-        async with conn.execute(
+    async with db.transaction():
+        async with db.execute(
             "UPDATE leader_term SET epoch = epoch + 1, replica = ?, since = ? WHERE id = 1"
             " RETURNING epoch",
             (replica, to_db_time(now)),
@@ -45,16 +46,16 @@ async def begin_term(conn: Connection, replica: str, now: datetime) -> int:
             row = await cur.fetchone()
         if row is None:
             raise StorageError("the leader_term row is missing")
-        return int(row[0])
+        return int(row["epoch"])
 
 
-async def current_epoch(conn: Connection) -> int:
+async def current_epoch(db: Database) -> int:
     """Return the current term's epoch (0: no term was ever begun)."""
-    async with locked(conn):
-        return await _epoch(conn)
+    async with db.locked():
+        return await _epoch(db)
 
 
-async def claim_delivery(conn: Connection, delivery_id: int, epoch: int) -> Claim:
+async def claim_delivery(db: Database, delivery_id: int, epoch: int) -> Claim:
     """Claim a pending delivery for the term `epoch`, which must still be the current one.
 
     One statement decides (the epoch check and the write are atomic); the follow-up read only
@@ -62,8 +63,8 @@ async def claim_delivery(conn: Connection, delivery_id: int, epoch: int) -> Clai
     term (a retry) succeeds again; a newer term may claim a row an older one claimed and never
     settled (it crashed mid-send).
     """
-    async with transaction(conn):
-        cur = await conn.execute(
+    async with db.transaction():
+        cur = await db.execute(
             "UPDATE deliveries SET claimed_epoch = ?"
             " WHERE id = ? AND state = 'pending'"
             " AND CAST(? AS BIGINT) = (SELECT epoch FROM leader_term WHERE id = 1)",
@@ -71,4 +72,4 @@ async def claim_delivery(conn: Connection, delivery_id: int, epoch: int) -> Clai
         )
         if cur.rowcount > 0:
             return Claim.CLAIMED
-        return Claim.SETTLED if await _epoch(conn) == epoch else Claim.SUPERSEDED
+        return Claim.SETTLED if await _epoch(db) == epoch else Claim.SUPERSEDED

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Connection, locked, to_db_time, transaction
+from .db import Database
+from .encoding import to_db_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +22,11 @@ class CachedFile:
     rows: int | None  # CSV data rows, None when not counted
 
 
-async def get_cached_file(conn: Connection, task_id: int) -> CachedFile | None:
+async def get_cached_file(db: Database, task_id: int) -> CachedFile | None:
     """Return the cached document of the task, or None if it was never uploaded."""
     async with (
-        locked(conn),
-        conn.execute(
+        db.locked(),
+        db.execute(
             "SELECT task_id, file_id, filename, size, compressed, original_size, rows"
             " FROM task_files WHERE task_id = ?",
             (task_id,),
@@ -35,20 +36,20 @@ async def get_cached_file(conn: Connection, task_id: int) -> CachedFile | None:
     if row is None:
         return None
     return CachedFile(
-        task_id=int(row[0]),
-        file_id=str(row[1]),
-        filename=str(row[2]),
-        size=int(row[3]),
-        compressed=bool(row[4]),
-        original_size=int(row[5]),
-        rows=None if row[6] is None else int(row[6]),
+        task_id=int(row["task_id"]),
+        file_id=str(row["file_id"]),
+        filename=str(row["filename"]),
+        size=int(row["size"]),
+        compressed=bool(row["compressed"]),
+        original_size=int(row["original_size"]),
+        rows=None if row["rows"] is None else int(row["rows"]),
     )
 
 
-async def put_cached_file(conn: Connection, cached: CachedFile, now: datetime) -> None:
+async def put_cached_file(db: Database, cached: CachedFile, now: datetime) -> None:
     """Remember the task's uploaded document, replacing any earlier one."""
-    async with transaction(conn):
-        await conn.execute(
+    async with db.transaction():
+        await db.execute(
             "INSERT INTO task_files"
             " (task_id, file_id, filename, size, compressed, original_size, rows, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -67,10 +68,3 @@ async def put_cached_file(conn: Connection, cached: CachedFile, now: datetime) -
                 to_db_time(now),
             ),
         )
-
-
-async def delete_cached_file(conn: Connection, task_id: int) -> bool:
-    """Forget the task's document (e.g. Telegram rejected the file_id); return True if known."""
-    async with transaction(conn):
-        cur = await conn.execute("DELETE FROM task_files WHERE task_id = ?", (task_id,))
-        return cur.rowcount > 0

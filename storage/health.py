@@ -3,8 +3,8 @@
 Two things go wrong under a running bot without SQLite noticing: the file is deleted (writes then
 go to an unlinked inode and are lost at restart) and the disk fills up or turns read-only (every
 write fails). The first is seen by comparing the path's inode with the one recorded at open; the
-second by `transaction()` reporting each write failure and each success here. Both are per
-connection, kept beside it (weak keys: nothing to unregister on close).
+second by `Database.transaction()` reporting each write failure and each success here. Both are
+per connection: the `WriteHealth` each `Database` holds.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .db import Connection
+    from .db import Database
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +52,9 @@ class WriteHealth:
         return self.failing is None
 
 
-_health: weakref.WeakKeyDictionary[Connection, WriteHealth] = weakref.WeakKeyDictionary()
-
-
-def write_health(conn: Connection) -> WriteHealth:
-    """The connection's write health (created on first use)."""
-    health = _health.get(conn)
-    if health is None:
-        health = _health[conn] = WriteHealth()
-    return health
+def write_health(db: Database) -> WriteHealth:
+    """The database's write health."""
+    return db.health
 
 
 # PostgreSQL SQLSTATE classes/codes that mean the same: connection exceptions (08), disk full
@@ -98,12 +91,12 @@ def _pg_unwritable_reason(err: BaseException) -> str | None:
     return None
 
 
-def note_write_failure(conn: Connection, err: BaseException) -> None:
+def note_write_failure(db: Database, err: BaseException) -> None:
     """Record a failed write if it means the database is unwritable; log once per episode."""
     reason = unwritable_reason(err)
     if reason is None:
         return
-    health = write_health(conn)
+    health = db.health
     health.failures += 1
     if health.failing is None:
         log.error(
@@ -117,10 +110,10 @@ def note_write_failure(conn: Connection, err: BaseException) -> None:
     health.failing = reason
 
 
-def note_write_ok(conn: Connection) -> None:
+def note_write_ok(db: Database) -> None:
     """Record a committed write; log the end of a failing episode."""
-    health = _health.get(conn)
-    if health is None or health.failing is None:
+    health = db.health
+    if health.failing is None:
         return
     log.warning(
         "database writes work again after %d failed write(s)",
@@ -130,9 +123,9 @@ def note_write_ok(conn: Connection) -> None:
     health.failing = None
 
 
-def record_file(conn: Connection, path: Path) -> None:
-    """Remember which file `conn` opened, so a deletion or replacement can be told."""
-    health = write_health(conn)
+def record_file(db: Database, path: Path) -> None:
+    """Remember which file `db` opened, so a deletion or replacement can be told."""
+    health = db.health
     health.path = path
     try:
         st = path.stat()
@@ -141,10 +134,10 @@ def record_file(conn: Connection, path: Path) -> None:
     health.inode = (st.st_dev, st.st_ino)
 
 
-def file_problem(conn: Connection) -> str | None:
+def file_problem(db: Database) -> str | None:
     """Why the database file is no longer the one opened (deleted, replaced), or None."""
-    health = _health.get(conn)
-    if health is None or health.path is None or health.inode is None:
+    health = db.health
+    if health.path is None or health.inode is None:
         return None
     try:
         st = os.stat(health.path)
@@ -157,12 +150,11 @@ def file_problem(conn: Connection) -> str | None:
     return None
 
 
-def database_problem(conn: Connection) -> str | None:
+def database_problem(db: Database) -> str | None:
     """The reason the database is unhealthy (file gone, writes failing), or None: a stat only."""
-    problem = file_problem(conn)
+    problem = file_problem(db)
     if problem is not None:
         return problem
-    health = _health.get(conn)
-    if health is not None and health.failing is not None:
-        return f"database writes failing: {health.failing}"
+    if db.health.failing is not None:
+        return f"database writes failing: {db.health.failing}"
     return None

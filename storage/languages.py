@@ -4,28 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from .db import Connection, locked, to_db_time, transaction
+from .db import Database
+from .encoding import to_db_time
 
 
-async def get_chat_language(conn: Connection, chat_id: int) -> str | None:
+async def get_chat_language(db: Database, chat_id: int) -> str | None:
     """The language code `chat_id` chose, or None."""
     async with (
-        locked(conn),
-        conn.execute("SELECT language FROM chat_languages WHERE chat_id = ?", (chat_id,)) as cur,
+        db.locked(),
+        db.execute("SELECT language FROM chat_languages WHERE chat_id = ?", (chat_id,)) as cur,
     ):
         row = await cur.fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else str(row["language"])
 
 
 async def set_chat_language(
-    conn: Connection, chat_id: int, language: str | None, now: datetime
+    db: Database, chat_id: int, language: str | None, now: datetime
 ) -> None:
     """Store `chat_id`'s choice; None forgets it (back to the automatic choice)."""
-    async with transaction(conn):
+    async with db.transaction():
         if language is None:
-            await conn.execute("DELETE FROM chat_languages WHERE chat_id = ?", (chat_id,))
+            await db.execute("DELETE FROM chat_languages WHERE chat_id = ?", (chat_id,))
         else:
-            await conn.execute(
+            await db.execute(
                 "INSERT INTO chat_languages (chat_id, language, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (chat_id) DO UPDATE SET"
                 "  language = excluded.language, updated_at = excluded.updated_at",

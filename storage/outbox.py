@@ -17,15 +17,8 @@ from datetime import datetime
 from typing import Any
 
 from .alert_kinds import AlertKind, DeliveryState
-from .db import (
-    Connection,
-    StorageError,
-    from_db_time,
-    locked,
-    thread_from_db,
-    to_db_time,
-    transaction,
-)
+from .db import Database, StorageError
+from .encoding import from_db_time, thread_from_db, to_db_time
 from .tasks import TaskSnapshot, _mark_baseline, _upsert_tasks
 
 ALERT_KINDS: frozenset[str] = frozenset(AlertKind)
@@ -48,7 +41,6 @@ __all__ = [
     "mark_dropped",
     "mark_retry",
     "next_due_at",
-    "outbox_stats",
     "prune_delivered",
     "record_poll",
 ]
@@ -92,7 +84,7 @@ def _error_text(text: str) -> str:
 
 
 async def record_poll(
-    conn: Connection,
+    db: Database,
     *,
     tasks: Sequence[TaskSnapshot],
     alerts: Sequence[NewAlert],
@@ -106,18 +98,18 @@ async def record_poll(
     """
     when = to_db_time(now)
     alert_ids: list[int] = []
-    async with transaction(conn):
+    async with db.transaction():
         if tasks:
-            await _upsert_tasks(conn, tasks, when)
+            await _upsert_tasks(db, tasks, when)
         if mark_baseline:
-            await _mark_baseline(conn, when)
+            await _mark_baseline(db, when)
         for alert in alerts:
             if alert.kind not in ALERT_KINDS:
                 raise ValueError(f"unknown alert kind {alert.kind!r}")
             # allow_nan=False: NaN/Infinity are not JSON and would not load anywhere else.
             payload = json.dumps(alert.payload, ensure_ascii=False, allow_nan=False)
             # RETURNING, not lastrowid: PostgreSQL has no lastrowid (SQLite >= 3.35 has both).
-            async with conn.execute(
+            async with db.execute(
                 "INSERT INTO alerts (kind, task_id, payload, created_at) VALUES (?, ?, ?, ?)"
                 " RETURNING id",
                 (alert.kind, alert.task_id, payload, when),
@@ -125,10 +117,10 @@ async def record_poll(
                 row = await cur.fetchone()
             if row is None:
                 raise StorageError("INSERT INTO alerts returned no row id")
-            alert_id = int(row[0])
+            alert_id = int(row["id"])
             # The fan-out reads subscriptions inside the same transaction: exactly the chats
             # subscribed at detection time, and a concurrent /subscribe cannot half-see it.
-            await conn.execute(
+            await db.execute(
                 "INSERT INTO deliveries (alert_id, chat_id, thread_id, next_attempt_at, created_at)"
                 # CAST: PostgreSQL cannot infer a bare select-list parameter's type.
                 " SELECT CAST(? AS BIGINT), chat_id, thread_id, ?, ? FROM subscriptions",
@@ -138,12 +130,10 @@ async def record_poll(
     return alert_ids
 
 
-async def due_deliveries(
-    conn: Connection, now: datetime, limit: int = 100
-) -> list[PendingDelivery]:
+async def due_deliveries(db: Database, now: datetime, limit: int = 100) -> list[PendingDelivery]:
     """Return pending deliveries due at `now`: oldest alert first, then by chat and topic."""
-    async with locked(conn):
-        rows = await conn.execute_fetchall(
+    async with db.locked():
+        rows = await db.execute_fetchall(
             "SELECT d.id, d.alert_id, a.kind, a.task_id, a.payload, d.chat_id, d.thread_id,"
             "       d.attempts, a.created_at"
             " FROM deliveries AS d JOIN alerts AS a ON a.id = d.alert_id"
@@ -154,47 +144,49 @@ async def due_deliveries(
         )
     result: list[PendingDelivery] = []
     for row in rows:
-        payload = json.loads(row[4])
+        payload = json.loads(row["payload"])
         if not isinstance(payload, dict):
-            raise StorageError(f"alert {row[1]} has a payload that is not a JSON object")
+            raise StorageError(f"alert {row['alert_id']} has a payload that is not a JSON object")
         result.append(
             PendingDelivery(
-                delivery_id=int(row[0]),
-                alert_id=int(row[1]),
-                kind=_as_kind(row[2]),
-                task_id=None if row[3] is None else int(row[3]),
+                delivery_id=int(row["id"]),
+                alert_id=int(row["alert_id"]),
+                kind=_as_kind(row["kind"]),
+                task_id=None if row["task_id"] is None else int(row["task_id"]),
                 payload=payload,
-                chat_id=int(row[5]),
-                thread_id=thread_from_db(int(row[6])),
-                attempts=int(row[7]),
-                created_at=from_db_time(row[8]),
+                chat_id=int(row["chat_id"]),
+                thread_id=thread_from_db(int(row["thread_id"])),
+                attempts=int(row["attempts"]),
+                created_at=from_db_time(row["created_at"]),
             )
         )
     return result
 
 
-async def next_due_at(conn: Connection) -> datetime | None:
+async def next_due_at(db: Database) -> datetime | None:
     """Return the earliest next attempt among pending deliveries, or None if none is pending."""
     async with (
-        locked(conn),
-        conn.execute("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'") as cur,
+        db.locked(),
+        db.execute(
+            "SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE state = 'pending'"
+        ) as cur,
     ):
         row = await cur.fetchone()
-    if row is None or row[0] is None:
+    if row is None or row["due"] is None:
         return None
-    return from_db_time(row[0])
+    return from_db_time(row["due"])
 
 
 async def mark_delivered(
-    conn: Connection, delivery_id: int, now: datetime, *, message_id: int | None = None
+    db: Database, delivery_id: int, now: datetime, *, message_id: int | None = None
 ) -> bool:
     """Record that the delivery was sent (committed at once); return False if already delivered.
 
     A delivery dropped while its send was in flight (e.g. the chat was removed) is still marked
     delivered: the message did go out.
     """
-    async with transaction(conn):
-        cur = await conn.execute(
+    async with db.transaction():
+        cur = await db.execute(
             "UPDATE deliveries SET state = 'delivered', finished_at = ?, message_id = ?"
             " WHERE id = ? AND state <> 'delivered'",
             (to_db_time(now), message_id, delivery_id),
@@ -203,11 +195,11 @@ async def mark_delivered(
 
 
 async def mark_retry(
-    conn: Connection, delivery_id: int, *, error: str, next_attempt_at: datetime
+    db: Database, delivery_id: int, *, error: str, next_attempt_at: datetime
 ) -> bool:
     """Count a failed attempt and schedule the next; return False if it is no longer pending."""
-    async with transaction(conn):
-        cur = await conn.execute(
+    async with db.transaction():
+        cur = await db.execute(
             "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
             " WHERE id = ? AND state = 'pending'",
             (_error_text(error), to_db_time(next_attempt_at), delivery_id),
@@ -215,10 +207,10 @@ async def mark_retry(
         return cur.rowcount > 0
 
 
-async def mark_dropped(conn: Connection, delivery_id: int, *, reason: str, now: datetime) -> bool:
+async def mark_dropped(db: Database, delivery_id: int, *, reason: str, now: datetime) -> bool:
     """Give up on a pending delivery (chat gone, too many attempts); return False if not pending."""
-    async with transaction(conn):
-        cur = await conn.execute(
+    async with db.transaction():
+        cur = await db.execute(
             "UPDATE deliveries SET state = 'dropped', last_error = ?, finished_at = ?"
             " WHERE id = ? AND state = 'pending'",
             (_error_text(reason), to_db_time(now), delivery_id),
@@ -226,69 +218,54 @@ async def mark_dropped(conn: Connection, delivery_id: int, *, reason: str, now: 
         return cur.rowcount > 0
 
 
-async def count_pending(conn: Connection) -> int:
+async def count_pending(db: Database) -> int:
     """Return how many deliveries are still to be sent."""
     async with (
-        locked(conn),
-        conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'") as cur,
+        db.locked(),
+        db.execute("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'pending'") as cur,
     ):
         row = await cur.fetchone()
-    return 0 if row is None else int(row[0])
+    return 0 if row is None else int(row["n"])
 
 
-async def count_pending_for_alert(conn: Connection, alert_id: int) -> int:
+async def count_pending_for_alert(db: Database, alert_id: int) -> int:
     """Return how many of the alert's deliveries are still to be sent."""
     async with (
-        locked(conn),
-        conn.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE alert_id = ? AND state = 'pending'",
+        db.locked(),
+        db.execute(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE alert_id = ? AND state = 'pending'",
             (alert_id,),
         ) as cur,
     ):
         row = await cur.fetchone()
-    return 0 if row is None else int(row[0])
+    return 0 if row is None else int(row["n"])
 
 
-async def awaiting_files(conn: Connection) -> set[int]:
+async def awaiting_files(db: Database) -> set[int]:
     """Return the tasks whose completion alert still has deliveries to send (their file is kept)."""
-    async with locked(conn):
-        rows = await conn.execute_fetchall(
+    async with db.locked():
+        rows = await db.execute_fetchall(
             "SELECT DISTINCT a.task_id FROM alerts AS a JOIN deliveries AS d ON d.alert_id = a.id"
             " WHERE a.kind = 'completed' AND d.state = 'pending' AND a.task_id IS NOT NULL"
         )
-    return {int(row[0]) for row in rows}
+    return {int(row["task_id"]) for row in rows}
 
 
-async def outbox_stats(conn: Connection) -> dict[str, int]:
-    """Return delivery counts: pending, retrying (pending after a failure), delivered, dropped."""
-    stats = {str(state): 0 for state in DeliveryState} | {"retrying": 0}
-    async with locked(conn):
-        rows = await conn.execute_fetchall(
-            "SELECT state, COUNT(*), SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END)"
-            " FROM deliveries GROUP BY state"
-        )
-    for state, count, with_failures in rows:
-        stats[str(state)] = int(count)
-        if state == DeliveryState.PENDING:
-            stats["retrying"] = int(with_failures or 0)
-    return stats
-
-
-async def prune_delivered(conn: Connection, older_than: datetime) -> int:
+async def prune_delivered(db: Database, older_than: datetime) -> int:
     """Delete deliveries finished before `older_than` and alerts left without any; return rows.
 
     The count is deliveries plus alerts deleted. Pending deliveries are never touched, and an
     alert is kept while any of its deliveries remains.
     """
     cutoff = to_db_time(older_than)
-    async with transaction(conn):
-        cur = await conn.execute(
+    async with db.transaction():
+        cur = await db.execute(
             "DELETE FROM deliveries WHERE state <> 'pending' AND finished_at < ?", (cutoff,)
         )
         deleted = cur.rowcount
         # created_at bound: a brand-new alert whose subscribers list was empty has no
         # deliveries either, and is history worth keeping as long as any other.
-        cur = await conn.execute(
+        cur = await db.execute(
             "DELETE FROM alerts WHERE created_at < ?"
             " AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.alert_id = alerts.id)",
             (cutoff,),

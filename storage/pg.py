@@ -153,7 +153,7 @@ class PgCursor:
         """Nothing to free: rows are fetched eagerly."""
 
 
-class _Result:
+class PgResult:
     """Awaitable and async context manager, like aiosqlite's `execute()` result."""
 
     def __init__(self, pending: Awaitable[PgCursor]) -> None:
@@ -186,9 +186,9 @@ class PgConnection:
         """True inside BEGIN ... COMMIT (as sqlite3's attribute)."""
         return bool(self.raw.is_in_transaction())
 
-    def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> _Result:
+    def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> PgResult:
         """Run one statement; the result is awaited or used with `async with`."""
-        return _Result(self._execute(sql, () if parameters is None else tuple(parameters)))
+        return PgResult(self._execute(sql, () if parameters is None else tuple(parameters)))
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> PgCursor:
         if sql.strip().upper() == "BEGIN IMMEDIATE":

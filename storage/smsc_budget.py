@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from .db import DB_ERRORS, Connection, from_db_time, locked, to_db_time, transaction
+from .db import DB_ERRORS, Database
+from .encoding import from_db_time, to_db_time
 
 T = TypeVar("T")
 
@@ -67,8 +68,8 @@ class SqliteBudgetStore:
     decision is serialised exactly as `BEGIN IMMEDIATE` serialises processes on SQLite.
     """
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     async def transact(self, now: datetime, decide: Decide[T]) -> tuple[T, list[int]]:
         """Run `decide` over every row and apply its change atomically; return (result, new ids)."""
@@ -79,41 +80,32 @@ class SqliteBudgetStore:
             raise BudgetUnavailableError(f"SMSC budget not available: {err}") from err
 
     async def _transact(self, now: datetime, decide: Decide[T]) -> tuple[T, list[int]]:
-        conn = self._conn
-        async with transaction(conn):
-            async with conn.execute("SELECT id, scope, event, at, until FROM smsc_budget") as cur:
+        db = self._db
+        async with db.transaction():
+            async with db.execute("SELECT id, scope, event, at, until FROM smsc_budget") as cur:
                 rows = await cur.fetchall()
-            records = [
-                BudgetRecord(
-                    id=int(r[0]),
-                    scope=str(r[1]),
-                    event=str(r[2]),
-                    at=from_db_time(r[3]),
-                    until=from_db_time(r[4]),
-                )
-                for r in rows
-            ]
+            records = [_record(row) for row in rows]
             moved = {r.id: r for r in clamp_future(records, now)}
             records = [moved.get(r.id, r) for r in records]
             change = decide(records)
             for record in [*moved.values(), *change.replace]:
-                await conn.execute(
+                await db.execute(
                     "UPDATE smsc_budget SET at = ?, until = ? WHERE id = ?",
                     (to_db_time(record.at), to_db_time(record.until), record.id),
                 )
             if change.delete:
                 ids = list(change.delete)
                 marks = ",".join("?" * len(ids))
-                await conn.execute(f"DELETE FROM smsc_budget WHERE id IN ({marks})", ids)  # noqa: S608 - only placeholders
+                await db.execute(f"DELETE FROM smsc_budget WHERE id IN ({marks})", ids)  # noqa: S608 - only placeholders
             added: list[int] = []
             for record in change.add:
-                async with conn.execute(
+                async with db.execute(
                     "INSERT INTO smsc_budget (scope, event, at, until) VALUES (?, ?, ?, ?)"
                     " RETURNING id",
                     (record.scope, record.event, to_db_time(record.at), to_db_time(record.until)),
                 ) as cursor:
                     row = await cursor.fetchone()
-                added.append(0 if row is None else int(row[0]))
+                added.append(0 if row is None else int(row["id"]))
         return change.result, added
 
 
@@ -121,20 +113,21 @@ class SqliteBudgetStore:
 DatabaseBudgetStore = SqliteBudgetStore
 
 
-async def budget_rows(conn: Connection) -> list[BudgetRecord]:
+async def budget_rows(db: Database) -> list[BudgetRecord]:
     """Every budget row, oldest first (for tests and diagnostics)."""
     async with (
-        locked(conn),
-        conn.execute("SELECT id, scope, event, at, until FROM smsc_budget ORDER BY id") as cur,
+        db.locked(),
+        db.execute("SELECT id, scope, event, at, until FROM smsc_budget ORDER BY id") as cur,
     ):
         rows = await cur.fetchall()
-    return [
-        BudgetRecord(
-            id=int(r[0]),
-            scope=str(r[1]),
-            event=str(r[2]),
-            at=from_db_time(r[3]),
-            until=from_db_time(r[4]),
-        )
-        for r in rows
-    ]
+    return [_record(row) for row in rows]
+
+
+def _record(row: Any) -> BudgetRecord:
+    return BudgetRecord(
+        id=int(row["id"]),
+        scope=str(row["scope"]),
+        event=str(row["event"]),
+        at=from_db_time(row["at"]),
+        until=from_db_time(row["until"]),
+    )

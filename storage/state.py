@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .db import Connection, from_db_time, locked, to_db_time, transaction
+from .db import Database
+from .encoding import from_db_time, to_db_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,31 +22,33 @@ class StateEntry:
     updated_at: datetime
 
 
-async def get_state(conn: Connection, key: str) -> str | None:
+async def get_state(db: Database, key: str) -> str | None:
     """Return the value stored under `key`, or None."""
-    entry = await get_state_entry(conn, key)
+    entry = await get_state_entry(db, key)
     return None if entry is None else entry.value
 
 
-async def get_state_entry(conn: Connection, key: str) -> StateEntry | None:
+async def get_state_entry(db: Database, key: str) -> StateEntry | None:
     """Return the value under `key` with the time it was set, or None."""
     async with (
-        locked(conn),
-        conn.execute("SELECT key, value, updated_at FROM state WHERE key = ?", (key,)) as cur,
+        db.locked(),
+        db.execute("SELECT key, value, updated_at FROM state WHERE key = ?", (key,)) as cur,
     ):
         row = await cur.fetchone()
     if row is None:
         return None
-    return StateEntry(key=str(row[0]), value=str(row[1]), updated_at=from_db_time(row[2]))
+    return StateEntry(
+        key=str(row["key"]), value=str(row["value"]), updated_at=from_db_time(row["updated_at"])
+    )
 
 
-async def set_state(conn: Connection, key: str, value: str | None, now: datetime) -> None:
+async def set_state(db: Database, key: str, value: str | None, now: datetime) -> None:
     """Store `value` under `key`; None deletes the key."""
-    async with transaction(conn):
+    async with db.transaction():
         if value is None:
-            await conn.execute("DELETE FROM state WHERE key = ?", (key,))
+            await db.execute("DELETE FROM state WHERE key = ?", (key,))
         else:
-            await conn.execute(
+            await db.execute(
                 "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET"
                 "  value = excluded.value, updated_at = excluded.updated_at",

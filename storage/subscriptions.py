@@ -6,15 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .chat_migrations import record_chat_migration
-from .db import (
-    Connection,
-    from_db_time,
-    locked,
-    thread_from_db,
-    thread_to_db,
-    to_db_time,
-    transaction,
-)
+from .db import Database
+from .encoding import from_db_time, thread_from_db, thread_to_db, to_db_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +19,10 @@ class Subscription:
     created_at: datetime
 
 
-async def subscribe(conn: Connection, chat_id: int, thread_id: int | None, now: datetime) -> bool:
+async def subscribe(db: Database, chat_id: int, thread_id: int | None, now: datetime) -> bool:
     """Subscribe the chat/topic; return True if it was not subscribed yet."""
-    async with transaction(conn):
-        cur = await conn.execute(
+    async with db.transaction():
+        cur = await db.execute(
             "INSERT INTO subscriptions (chat_id, thread_id, created_at) VALUES (?, ?, ?)"
             " ON CONFLICT (chat_id, thread_id) DO NOTHING",
             (chat_id, thread_to_db(thread_id), to_db_time(now)),
@@ -37,68 +30,55 @@ async def subscribe(conn: Connection, chat_id: int, thread_id: int | None, now: 
         return cur.rowcount == 1
 
 
-async def unsubscribe(conn: Connection, chat_id: int, thread_id: int | None) -> bool:
+async def unsubscribe(db: Database, chat_id: int, thread_id: int | None) -> bool:
     """Unsubscribe the chat/topic; return True if it was subscribed.
 
     Deliveries already queued for it stay: they were raised while it was subscribed.
     """
-    async with transaction(conn):
-        cur = await conn.execute(
+    async with db.transaction():
+        cur = await db.execute(
             "DELETE FROM subscriptions WHERE chat_id = ? AND thread_id = ?",
             (chat_id, thread_to_db(thread_id)),
         )
         return cur.rowcount > 0
 
 
-async def list_subscriptions(conn: Connection) -> list[Subscription]:
+async def list_subscriptions(db: Database) -> list[Subscription]:
     """Return every subscription, oldest first."""
-    async with locked(conn):
-        rows = await conn.execute_fetchall(
+    async with db.locked():
+        rows = await db.execute_fetchall(
             "SELECT chat_id, thread_id, created_at FROM subscriptions"
             " ORDER BY created_at, chat_id, thread_id"
         )
     return [
         Subscription(
-            chat_id=int(chat_id),
-            thread_id=thread_from_db(int(thread_id)),
-            created_at=from_db_time(created_at),
+            chat_id=int(row["chat_id"]),
+            thread_id=thread_from_db(int(row["thread_id"])),
+            created_at=from_db_time(row["created_at"]),
         )
-        for chat_id, thread_id, created_at in rows
+        for row in rows
     ]
 
 
-async def count_subscriptions(conn: Connection) -> int:
+async def count_subscriptions(db: Database) -> int:
     """Return how many chats/topics are subscribed."""
-    async with locked(conn), conn.execute("SELECT COUNT(*) FROM subscriptions") as cur:
+    async with db.locked(), db.execute("SELECT COUNT(*) AS n FROM subscriptions") as cur:
         row = await cur.fetchone()
-    return 0 if row is None else int(row[0])
+    return 0 if row is None else int(row["n"])
 
 
-async def is_subscribed(conn: Connection, chat_id: int, thread_id: int | None) -> bool:
-    """Tell whether the chat/topic is subscribed."""
-    async with (
-        locked(conn),
-        conn.execute(
-            "SELECT 1 FROM subscriptions WHERE chat_id = ? AND thread_id = ?",
-            (chat_id, thread_to_db(thread_id)),
-        ) as cur,
-    ):
-        row = await cur.fetchone()
-    return row is not None
-
-
-async def has_subscriptions(conn: Connection, chat_id: int) -> bool:
+async def has_subscriptions(db: Database, chat_id: int) -> bool:
     """Tell whether the chat, or any forum topic of it, is subscribed."""
     async with (
-        locked(conn),
-        conn.execute("SELECT 1 FROM subscriptions WHERE chat_id = ? LIMIT 1", (chat_id,)) as cur,
+        db.locked(),
+        db.execute("SELECT 1 FROM subscriptions WHERE chat_id = ? LIMIT 1", (chat_id,)) as cur,
     ):
         row = await cur.fetchone()
     return row is not None
 
 
 async def remove_chat(
-    conn: Connection,
+    db: Database,
     chat_id: int,
     *,
     now: datetime,
@@ -108,10 +88,10 @@ async def remove_chat(
 
     For a chat that blocked the bot or no longer exists: nothing can reach it any more.
     """
-    async with transaction(conn):
-        cur = await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
+    async with db.transaction():
+        cur = await db.execute("DELETE FROM subscriptions WHERE chat_id = ?", (chat_id,))
         removed = cur.rowcount
-        await conn.execute(
+        await db.execute(
             "UPDATE deliveries SET state = 'dropped', last_error = ?, finished_at = ?"
             " WHERE chat_id = ? AND state = 'pending'",
             (reason, to_db_time(now), chat_id),
@@ -119,9 +99,7 @@ async def remove_chat(
     return removed
 
 
-async def migrate_chat(
-    conn: Connection, old_chat_id: int, new_chat_id: int, *, now: datetime
-) -> int:
+async def migrate_chat(db: Database, old_chat_id: int, new_chat_id: int, *, now: datetime) -> int:
     """Move the chat's subscriptions and pending deliveries to its new id; return how many moved.
 
     Also records the migration (`chat_migrations`), whoever noticed it: a service message, or
@@ -135,27 +113,27 @@ async def migrate_chat(
     if old_chat_id == new_chat_id:
         return 0
     when = to_db_time(now)
-    async with transaction(conn):
+    async with db.transaction():
         # Remembered with the move, so access follows the group to its new id (handlers.access).
-        await record_chat_migration(conn, old_chat_id, new_chat_id, now=now)
+        await record_chat_migration(db, old_chat_id, new_chat_id, now=now)
         # NOT EXISTS skips the rows that would collide with an existing subscription of the new
         # id (SQLite's UPDATE OR IGNORE, portably); what remains under the old id afterwards are
         # exactly those duplicates.
-        cur = await conn.execute(
+        cur = await db.execute(
             "UPDATE subscriptions SET chat_id = ? WHERE chat_id = ? AND NOT EXISTS ("
             " SELECT 1 FROM subscriptions AS s WHERE s.chat_id = ?"
             " AND s.thread_id = subscriptions.thread_id)",
             (new_chat_id, old_chat_id, new_chat_id),
         )
         moved = cur.rowcount
-        await conn.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_chat_id,))
-        await conn.execute(
+        await db.execute("DELETE FROM subscriptions WHERE chat_id = ?", (old_chat_id,))
+        await db.execute(
             "UPDATE deliveries SET chat_id = ? WHERE chat_id = ? AND state = 'pending'"
             " AND NOT EXISTS (SELECT 1 FROM deliveries AS d WHERE d.chat_id = ?"
             " AND d.alert_id = deliveries.alert_id AND d.thread_id = deliveries.thread_id)",
             (new_chat_id, old_chat_id, new_chat_id),
         )
-        await conn.execute(
+        await db.execute(
             "UPDATE deliveries SET state = 'dropped', last_error = ?, finished_at = ?"
             " WHERE chat_id = ? AND state = 'pending'",
             (f"chat migrated to {new_chat_id}; it already has this alert", when, old_chat_id),

@@ -42,7 +42,7 @@ class Deliverer:
     def __init__(
         self,
         bot: ExtBot[SendOptions],
-        db: storage.Connection,
+        db: storage.Database,
         files: TaskFiles,
         clock: Clock,
         *,

@@ -107,7 +107,7 @@ class Watcher:
     def __init__(
         self,
         smsc: SmscClient,
-        db: storage.Connection,
+        db: storage.Database,
         clock: Clock,
         *,
         notify_canceled: bool = True,
@@ -170,7 +170,7 @@ class Watcher:
             finished=finished,
         )
         recovered = await storage.get_state(self._db, PROBLEM_KEY)
-        async with storage.transaction(self._db):  # alerts and the state they imply, at once
+        async with self._db.transaction():  # alerts and the state they imply, at once
             new = await storage.record_outcomes(self._db, diff.outcomes, now)
             diff = replace(diff, alerts=[a for a in diff.alerts if a.task_id in new])
             alerts = [to_outbox(a) for a in diff.alerts]
@@ -214,7 +214,7 @@ class Watcher:
             return  # already reported once
         problem = str(err)
         alert = to_outbox(SmscProblemAlert(problem))
-        async with storage.transaction(self._db):
+        async with self._db.transaction():
             await storage.record_poll(
                 self._db, tasks=[], alerts=[alert], now=now, mark_baseline=False
             )

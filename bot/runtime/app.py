@@ -278,7 +278,7 @@ class Runtime:
 
 
 @contextlib.asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[storage.Connection]:
+async def _database(settings: Settings) -> AsyncIterator[storage.Database]:
     db = await storage.open_url(settings.database_url)  # SQLite or PostgreSQL
     try:
         yield db
@@ -298,7 +298,7 @@ async def _prune(services: Services) -> None:
     log.info("pruned %d old outbox rows", removed, extra={"event": "outbox_pruned"})
 
 
-async def sync_subscriptions(db: storage.Connection, settings: Settings, now: datetime) -> None:
+async def sync_subscriptions(db: storage.Database, settings: Settings, now: datetime) -> None:
     """Subscribe ALERT_CHAT_IDS; drop subscriptions of chats no longer allowed.
 
     A chat removed from ALLOWED_CHAT_IDS must stop getting task data, alerts included.

@@ -54,7 +54,7 @@ class Leadership:
     def __init__(
         self,
         lock: PgLeaderLock,
-        db: storage.Connection,
+        db: storage.Database,
         *,
         clock: Clock,
         lifecycle: Lifecycle,

@@ -73,7 +73,7 @@ class TaskFiles:
     def __init__(
         self,
         smsc: SmscClient,
-        db: storage.Connection,
+        db: storage.Database,
         files_dir: Path,
         clock: Clock,
         *,

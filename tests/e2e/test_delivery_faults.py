@@ -38,6 +38,7 @@ from tests.fakes.rig import (
     running_rig,
     serve,
 )
+from tests.fakes.storage_support import outbox_stats
 
 CHATS = (ADMIN_CHAT, TEAM_GROUP)
 
@@ -162,7 +163,7 @@ async def test_the_loop_retries_writes_with_a_pause_and_never_resends(tmp_path: 
         poll = asyncio.ensure_future(rig.poll())
         await step_until(rig, lambda: poll.done() and len(rig.emu.calls_to("sendMessage")) >= 2)
         for _ in range(1000):  # both retries recorded (time stands still: none is due yet)
-            if (await storage.outbox_stats(rig.services.db))["retrying"] == len(CHATS):
+            if (await outbox_stats(rig.services.db))["retrying"] == len(CHATS):
                 break
             await asyncio.sleep(0.005)
         await set_read_only(rig, on=True)  # the disk goes bad before the retry is due

@@ -70,7 +70,7 @@ async def _check_endpoints(replicas: Replicas, lead: str) -> None:
 
 
 async def _kill_the_leader_mid_fan_out(
-    replicas: Replicas, watch: storage.Connection, emu: TelegramEmulator
+    replicas: Replicas, watch: storage.Database, emu: TelegramEmulator
 ) -> str:
     """Phase 1: return the replica that was killed."""
 
@@ -106,7 +106,7 @@ async def _kill_the_leader_mid_fan_out(
 
 
 async def _roll_all(
-    replicas: Replicas, watch: storage.Connection, emu: TelegramEmulator, killed: str
+    replicas: Replicas, watch: storage.Database, emu: TelegramEmulator, killed: str
 ) -> None:
     """Phase 2: queue an alert, replace every replica in turn; nothing lost, nothing twice."""
     now = datetime.now(UTC)

@@ -17,6 +17,7 @@ import storage
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask
 from tests.fakes.rig import ADMIN_CHAT, TEAM_GROUP, Rig, running_rig
+from tests.fakes.storage_support import is_subscribed
 
 pytestmark = pytest.mark.asyncio
 
@@ -119,7 +120,7 @@ async def test_upgraded_group_keeps_subscriptions_and_access(
     rig.emu.migrate_chat(TEAM_GROUP, NEW_GROUP, emit_updates=True)
     await eventually(lambda: migrated(rig))
     assert not await subscribed(rig, TEAM_GROUP)
-    assert await storage.is_subscribed(rig.services.db, NEW_GROUP, None)
+    assert await is_subscribed(rig.services.db, NEW_GROUP, None)
     # The supergroup is let in although ALLOWED_CHAT_IDS names only the old group.
     text = await rig.reply_text(NEW_GROUP, "/tasks", chat_type="supergroup", title="Team")
     assert "not allowed" not in text
@@ -140,7 +141,7 @@ async def test_upgrade_survives_a_restart(rig: Rig) -> None:
     await eventually(lambda: migrated(rig))
     await rig.restart()
     # Start-up keeps the new id's subscription (it is the allowed group, renamed by Telegram).
-    assert await storage.is_subscribed(rig.services.db, NEW_GROUP, None)
+    assert await is_subscribed(rig.services.db, NEW_GROUP, None)
     text = await rig.reply_text(NEW_GROUP, "/tasks", chat_type="supergroup", title="Team")
     assert "not allowed" not in text
 
@@ -164,7 +165,7 @@ async def test_chat_migrated_on_a_reply_moves_access(rig: Rig) -> None:
     rig.emu.send_message(TEAM_GROUP, "/status", chat_type="group", title="Team")
     await rig.emu.wait_for("sendMessage", chat_id=TEAM_GROUP, ok=False)
     await eventually(lambda: migrated(rig))
-    assert await storage.is_subscribed(rig.services.db, NEW_GROUP, None)
+    assert await is_subscribed(rig.services.db, NEW_GROUP, None)
     text = await rig.reply_text(NEW_GROUP, "/tasks", chat_type="supergroup", title="Team")
     assert "not allowed" not in text
 

@@ -13,6 +13,7 @@ from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask
 from bot.tg_emulator import Call
 from tests.fakes.rig import ADMIN_CHAT, TEAM_GROUP, Rig, running_rig
+from tests.fakes.storage_support import get_known_task
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ async def test_hostile_items_never_stop_alerts_or_tasks(rig: Rig) -> None:
     assert "#33" in text
     assert "huge" not in text
     assert "negative" not in text
-    known = await storage.get_known_task(rig.services.db, 32)
+    known = await get_known_task(rig.services.db, 32)
     assert known is not None
     assert known.name == "lone \ufffd surrogate"
     metrics = rig.services.metrics.render().decode()

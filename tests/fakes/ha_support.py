@@ -68,13 +68,13 @@ async def seed_subscribers(url: str, chats: list[int], *, in_progress: list[int]
         await storage.close_database(conn)
 
 
-async def delivered(conn: storage.Connection) -> int:
+async def delivered(conn: storage.Database) -> int:
     """Deliveries marked delivered."""
     rows = await conn.execute_fetchall("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'")
     return int(rows[0][0])
 
 
-async def leader(conn: storage.Connection) -> LeaderInfo | None:
+async def leader(conn: storage.Database) -> LeaderInfo | None:
     """The replica holding the lock now."""
     return await current_leader(conn)
 

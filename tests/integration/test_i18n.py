@@ -29,7 +29,7 @@ from bot.texts.i18n import (
     parse_language,
     translator,
 )
-from storage.db import open_database
+from storage import open_database
 from tests.fakes.storage_support import T0
 
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")

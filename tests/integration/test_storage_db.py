@@ -1,4 +1,4 @@
-"""storage.db: opening, pragmas, migrations, transactions and the per-connection lock."""
+"""storage.db, connect, migrate, encoding: opening, pragmas, migrations, transactions, the lock."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import aiosqlite
 import pytest
 
 from storage import (
+    Database,
     Migration,
     NewAlert,
     StorageError,
@@ -28,20 +29,19 @@ from storage import (
     load_known_statuses,
     load_migrations,
     open_database,
-    outbox_stats,
     ping,
     record_poll,
     set_state,
     subscribe,
-    transaction,
 )
-from storage.db import from_db_time, split_statements, to_db_time
-from tests.fakes.storage_support import T0
+from storage.encoding import from_db_time, to_db_time
+from storage.migrate import split_statements
+from tests.fakes.storage_support import T0, outbox_stats
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _scalar(conn: aiosqlite.Connection, sql: str) -> object:
+async def _scalar(conn: Database, sql: str) -> object:
     async with conn.execute(sql) as cur:
         row = await cur.fetchone()
     assert row is not None
@@ -133,8 +133,8 @@ async def test_close_database_twice_is_harmless(tmp_path: Path) -> None:
     await close_database(conn)
 
 
-async def _raw_connection(path: Path) -> aiosqlite.Connection:
-    return await aiosqlite.connect(path, isolation_level=None)
+async def _raw_connection(path: Path) -> Database:
+    return Database(await aiosqlite.connect(path, isolation_level=None))
 
 
 async def test_each_migration_is_its_own_transaction(tmp_path: Path) -> None:
@@ -204,13 +204,13 @@ def test_packaged_migrations_split_cleanly() -> None:
         ("synchronous", 1),  # NORMAL
     ],
 )
-async def test_pragmas(db: aiosqlite.Connection, pragma: str, expected: object) -> None:
+async def test_pragmas(db: Database, pragma: str, expected: object) -> None:
     assert await _scalar(db, f"PRAGMA {pragma}") == expected
 
 
 @pytest.mark.sqlite_only
-async def test_autocommit_outside_transactions(db: aiosqlite.Connection) -> None:
-    assert db.isolation_level is None
+async def test_autocommit_outside_transactions(db: Database) -> None:
+    assert db.conn.isolation_level is None
     await subscribe(db, 1, None, T0)
     assert not db.in_transaction
 
@@ -247,7 +247,7 @@ def test_time_text_order_is_time_order() -> None:
     assert sorted(to_db_time(m) for m in moments) == [to_db_time(m) for m in moments]
 
 
-async def test_naive_datetime_is_rejected(db: aiosqlite.Connection) -> None:
+async def test_naive_datetime_is_rejected(db: Database) -> None:
     with pytest.raises(ValueError, match="naive"):
         await subscribe(db, 1, None, datetime(2026, 11, 25, 9, 0))  # noqa: DTZ001
     assert await count_subscriptions(db) == 0
@@ -256,9 +256,9 @@ async def test_naive_datetime_is_rejected(db: aiosqlite.Connection) -> None:
 # --- transactions and the lock ------------------------------------------------------------------
 
 
-async def test_transaction_rolls_back_on_error(db: aiosqlite.Connection) -> None:
+async def test_transaction_rolls_back_on_error(db: Database) -> None:
     async def write_then_fail() -> None:
-        async with transaction(db):
+        async with db.transaction():
             await subscribe(db, 1, None, T0)
             await set_state(db, "k", "v", T0)
             raise RuntimeError("boom")
@@ -270,13 +270,13 @@ async def test_transaction_rolls_back_on_error(db: aiosqlite.Connection) -> None
     assert not db.in_transaction
 
 
-async def test_nested_transaction_is_a_savepoint(db: aiosqlite.Connection) -> None:
+async def test_nested_transaction_is_a_savepoint(db: Database) -> None:
     async def inner_fails() -> None:
-        async with transaction(db):
+        async with db.transaction():
             await subscribe(db, 2, None, T0)
             raise RuntimeError("inner only")
 
-    async with transaction(db):
+    async with db.transaction():
         await subscribe(db, 1, None, T0)
         with pytest.raises(RuntimeError):
             await inner_fails()
@@ -286,9 +286,9 @@ async def test_nested_transaction_is_a_savepoint(db: aiosqlite.Connection) -> No
 
 
 @pytest.mark.sqlite_only
-async def test_concurrent_writers_do_not_interleave(db: aiosqlite.Connection) -> None:
+async def test_concurrent_writers_do_not_interleave(db: Database) -> None:
     trace: list[str] = []
-    await db.set_trace_callback(trace.append)
+    await db.conn.set_trace_callback(trace.append)
 
     async def poll(n: int) -> list[int]:
         await asyncio.sleep(0)
@@ -338,12 +338,12 @@ async def test_concurrent_writers_do_not_interleave(db: aiosqlite.Connection) ->
     assert [r[1] for r in rows] == expected_fanout
 
 
-async def test_reads_never_see_an_uncommitted_transaction(db: aiosqlite.Connection) -> None:
+async def test_reads_never_see_an_uncommitted_transaction(db: Database) -> None:
     await subscribe(db, 1, None, T0)
     inside = asyncio.Event()
 
     async def write_wait_fail() -> None:
-        async with transaction(db):
+        async with db.transaction():
             await record_poll(db, tasks=[], alerts=[NewAlert("failed", 1, {})], now=T0)
             inside.set()
             await asyncio.sleep(0.05)
@@ -363,9 +363,7 @@ async def test_reads_never_see_an_uncommitted_transaction(db: aiosqlite.Connecti
 
 
 @pytest.mark.parametrize("steps", [1, 2, 3, 5, 8, 13, 40])
-async def test_cancelled_writer_leaves_no_open_transaction(
-    db: aiosqlite.Connection, steps: int
-) -> None:
+async def test_cancelled_writer_leaves_no_open_transaction(db: Database, steps: int) -> None:
     await subscribe(db, 1, None, T0)
     tasks = [TaskSnapshot(n, 2, f"t{n}") for n in range(500)]
     writer = asyncio.create_task(
@@ -403,7 +401,7 @@ async def main() -> None:
                         alerts=[s.NewAlert("failed", 2, {"n": 2})], now=now)
     first = (await s.due_deliveries(conn, now))[0]
     await s.mark_delivered(conn, first.delivery_id, now, message_id=77)
-    async with s.transaction(conn):
+    async with conn.transaction():
         await s.record_poll(conn, tasks=[s.TaskSnapshot(3, 3, "c")],
                             alerts=[s.NewAlert("canceled", 3, {"n": 3})], now=now)
         os.kill(os.getpid(), signal.SIGKILL)  # mid-transaction, nothing closed or flushed

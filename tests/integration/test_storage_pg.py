@@ -223,7 +223,7 @@ async def test_an_unreachable_server_is_no_leadership_and_no_crash() -> None:
     await lock.close()
 
 
-async def test_current_leader_needs_postgresql(db: storage.Connection, engine: str) -> None:
+async def test_current_leader_needs_postgresql(db: storage.Database, engine: str) -> None:
     from storage.election import current_leader
 
     if engine == "sqlite":

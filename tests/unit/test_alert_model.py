@@ -29,7 +29,7 @@ from bot.alerts.model import (
     to_payload,
 )
 from bot.smsc.models import SMSC_TZ, Task, TaskStatus
-from tests.fakes.storage_support import T0
+from tests.fakes.storage_support import T0, outbox_stats
 
 STORAGE = Path(storage.__file__).parent
 
@@ -79,7 +79,7 @@ def test_json_round_trip(alert: Alert) -> None:
 
 
 @pytest.mark.parametrize("alert", EVERY_ALERT, ids=lambda a: str(a.kind))
-async def test_round_trip_through_the_outbox(db: storage.Connection, alert: Alert) -> None:
+async def test_round_trip_through_the_outbox(db: storage.Database, alert: Alert) -> None:
     await storage.subscribe(db, 10, None, T0)
     await storage.record_poll(db, tasks=[], alerts=[to_outbox(alert)], now=T0)
     (delivery,) = await storage.due_deliveries(db, T0)
@@ -110,11 +110,11 @@ def test_the_written_shape_is_the_one_stored_rows_have() -> None:
     ],
 )
 async def test_rows_written_before_the_model_read_back(
-    db: storage.Connection, kind: str, payload: str, expected: Alert
+    db: storage.Database, kind: str, payload: str, expected: Alert
 ) -> None:
     when = "2026-11-25T09:00:30.123456Z"
     task_id = expected.task_id
-    async with storage.transaction(db):  # raw rows, as an older version of the bot wrote them
+    async with db.transaction():  # raw rows, as an older version of the bot wrote them
         await db.execute(
             "INSERT INTO alerts (id, kind, task_id, payload, created_at) VALUES (5, ?, ?, ?, ?)",
             (kind, task_id, payload, when),
@@ -153,7 +153,7 @@ def test_unreadable_payloads_raise_one_error(
 # --- the SQL says the same as the enums ----------------------------------------------------------
 
 
-async def _check_values(db: storage.Connection, table: str, column: str) -> set[str]:
+async def _check_values(db: storage.Database, table: str, column: str) -> set[str]:
     """The literals of `column`'s CHECK (... IN (...)) in the migrated schema."""
     rows = await db.execute_fetchall("SELECT sql FROM sqlite_master WHERE name = ?", (table,))
     (sql,) = (str(row[0]) for row in rows)
@@ -163,7 +163,7 @@ async def _check_values(db: storage.Connection, table: str, column: str) -> set[
 
 
 @pytest.mark.sqlite_only  # reads the schema from sqlite_master; the CHECKs are the same SQL
-async def test_the_schema_checks_hold_exactly_the_enums(db: storage.Connection) -> None:
+async def test_the_schema_checks_hold_exactly_the_enums(db: storage.Database) -> None:
     assert await _check_values(db, "alerts", "kind") == set(AlertKind)
     assert await _check_values(db, "deliveries", "state") == set(DeliveryState)
     assert await _check_values(db, "task_outcomes", "kind") == set(storage.OUTCOME_KINDS)
@@ -180,8 +180,8 @@ def test_every_literal_in_storage_sql_is_an_enum_value() -> None:
     assert kinds <= set(AlertKind)
 
 
-async def test_outbox_stats_count_every_delivery_state(db: storage.Connection) -> None:
-    stats = await storage.outbox_stats(db)
+async def test_outbox_stats_count_every_delivery_state(db: storage.Database) -> None:
+    stats = await outbox_stats(db)
     assert set(stats) == {*DeliveryState, "retrying"}
     assert set(stats.values()) == {0}
 

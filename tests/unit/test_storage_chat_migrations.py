@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from storage import (
+    Database,
     close_database,
     list_chat_migrations,
     migrate_chat,
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.asyncio
 OLD, NEW = -4001, -1004001
 
 
-async def test_record_is_news_once_and_first_record_wins(db: aiosqlite.Connection) -> None:
+async def test_record_is_news_once_and_first_record_wins(db: Database) -> None:
     assert await record_chat_migration(db, OLD, NEW, now=T0)
     assert not await record_chat_migration(db, OLD, NEW, now=at(1))
     # A replayed or forged claim that the same group went elsewhere does not redirect it.
@@ -33,12 +33,12 @@ async def test_record_is_news_once_and_first_record_wins(db: aiosqlite.Connectio
     assert (migration.old_chat_id, migration.new_chat_id, migration.migrated_at) == (OLD, NEW, T0)
 
 
-async def test_same_id_is_not_a_migration(db: aiosqlite.Connection) -> None:
+async def test_same_id_is_not_a_migration(db: Database) -> None:
     assert not await record_chat_migration(db, OLD, OLD, now=T0)
     assert await list_chat_migrations(db) == []
 
 
-async def test_lookups_both_ways(db: aiosqlite.Connection) -> None:
+async def test_lookups_both_ways(db: Database) -> None:
     await record_chat_migration(db, OLD, NEW, now=T0)
     await record_chat_migration(db, -4002, -1004002, now=at(1))
     assert await migrated_from(db, NEW) == [OLD]
@@ -47,7 +47,7 @@ async def test_lookups_both_ways(db: aiosqlite.Connection) -> None:
     assert [m.old_chat_id for m in await list_chat_migrations(db)] == [-4002, OLD]  # newest first
 
 
-async def test_migrate_chat_records_the_mapping(db: aiosqlite.Connection) -> None:
+async def test_migrate_chat_records_the_mapping(db: Database) -> None:
     await subscribe(db, OLD, None, T0)
     assert await migrate_chat(db, OLD, NEW, now=at(1)) == 1
     assert await migration_targets(db) == {OLD: NEW}

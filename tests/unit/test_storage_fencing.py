@@ -8,14 +8,14 @@ from storage.fencing import Claim, begin_term, claim_delivery, current_epoch
 from tests.fakes.storage_support import T0, at
 
 
-async def _pending(db: storage.Connection, chats: int = 1) -> list[int]:
+async def _pending(db: storage.Database, chats: int = 1) -> list[int]:
     for chat in range(1, chats + 1):
         await storage.subscribe(db, chat, None, T0)
     await record_poll(db, tasks=[], alerts=[NewAlert("failed", 7, {"task": 7})], now=T0)
     return [d.delivery_id for d in await due_deliveries(db, at(1))]
 
 
-async def _claimed_epoch(db: storage.Connection, delivery_id: int) -> int | None:
+async def _claimed_epoch(db: storage.Database, delivery_id: int) -> int | None:
     async with db.execute(
         "SELECT claimed_epoch FROM deliveries WHERE id = ?", (delivery_id,)
     ) as cur:
@@ -24,7 +24,7 @@ async def _claimed_epoch(db: storage.Connection, delivery_id: int) -> int | None
     return None if row[0] is None else int(row[0])
 
 
-async def test_every_term_gets_a_strictly_greater_epoch(db: storage.Connection) -> None:
+async def test_every_term_gets_a_strictly_greater_epoch(db: storage.Database) -> None:
     assert await current_epoch(db) == 0  # no term yet (SQLite never begins one)
     first = await begin_term(db, "one", at(1))
     second = await begin_term(db, "two", at(2))
@@ -37,7 +37,7 @@ async def test_every_term_gets_a_strictly_greater_epoch(db: storage.Connection) 
     assert rows[0][0] == "one"
 
 
-async def test_only_the_current_terms_claim_succeeds(db: storage.Connection) -> None:
+async def test_only_the_current_terms_claim_succeeds(db: storage.Database) -> None:
     (delivery,) = await _pending(db)
     old = await begin_term(db, "old", at(1))
     assert await claim_delivery(db, delivery, old) is Claim.CLAIMED
@@ -51,7 +51,7 @@ async def test_only_the_current_terms_claim_succeeds(db: storage.Connection) -> 
 
 
 async def test_a_row_claimed_then_cut_off_goes_to_the_next_term_exactly_once(
-    db: storage.Connection,
+    db: storage.Database,
 ) -> None:
     first, second = await _pending(db, chats=2)
     crashed = await begin_term(db, "crashed", at(1))
@@ -71,7 +71,7 @@ async def test_a_row_claimed_then_cut_off_goes_to_the_next_term_exactly_once(
 
 
 async def test_a_retried_or_dropped_row_claims_as_pending_or_settled(
-    db: storage.Connection,
+    db: storage.Database,
 ) -> None:
     first, second = await _pending(db, chats=2)
     epoch = await begin_term(db, "me", at(1))

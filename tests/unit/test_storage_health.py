@@ -1,4 +1,4 @@
-"""storage.health: write failures seen by transaction(), the file's identity, on real SQLite."""
+"""storage.health: write failures seen by transactions, the file's identity, on real SQLite."""
 
 from __future__ import annotations
 
@@ -7,21 +7,20 @@ import os
 import sqlite3
 from pathlib import Path
 
-import aiosqlite
 import asyncpg
 import pytest
 
-from storage import health, open_database, set_state, subscribe, transaction
+from storage import Database, health, open_database, set_state, subscribe
 from tests.fakes.storage_support import T0
 
 
-async def _read_only(db: aiosqlite.Connection, *, on: bool) -> None:
+async def _read_only(db: Database, *, on: bool) -> None:
     await db.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
 
 
 @pytest.mark.sqlite_only  # PRAGMA query_only
 async def test_a_refused_write_is_reported_once_then_cleared_by_a_commit(
-    db: aiosqlite.Connection, caplog: pytest.LogCaptureFixture
+    db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert health.database_problem(db) is None
     await _read_only(db, on=True)
@@ -44,16 +43,16 @@ async def test_a_refused_write_is_reported_once_then_cleared_by_a_commit(
 
 
 async def test_errors_that_say_nothing_about_the_disk_are_not_counted(
-    db: aiosqlite.Connection,
+    db: Database,
 ) -> None:
     await subscribe(db, 1, None, T0)
     with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
-        async with transaction(db):
+        async with db.transaction():
             await db.execute(
                 "INSERT INTO subscriptions (chat_id, thread_id, created_at) VALUES (1, 0, 'x')"
             )
     with pytest.raises(ValueError, match="boom"):
-        async with transaction(db):
+        async with db.transaction():
             raise ValueError("boom")
     assert health.write_health(db).writable
     assert health.write_health(db).failures == 0

@@ -6,20 +6,16 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
 from storage import (
     CachedFile,
-    KnownTask,
+    Database,
     NewAlert,
     TaskSnapshot,
     baseline_done,
-    count_known_tasks,
     count_pending,
-    delete_cached_file,
     get_cached_file,
-    get_known_task,
     get_state,
     get_state_entry,
     load_known_statuses,
@@ -30,7 +26,7 @@ from storage import (
     subscribe,
 )
 from storage.tasks import BASELINE_KEY
-from tests.fakes.storage_support import T0, at
+from tests.fakes.storage_support import T0, KnownTask, at, get_known_task
 
 ZIPPED, NO_ZIP = True, False  # CachedFile.compressed, named for positional use
 
@@ -38,7 +34,7 @@ ZIPPED, NO_ZIP = True, False  # CachedFile.compressed, named for positional use
 # --- tasks --------------------------------------------------------------------------------------
 
 
-async def test_seen_at_moves_only_when_status_or_name_changes(db: aiosqlite.Connection) -> None:
+async def test_seen_at_moves_only_when_status_or_name_changes(db: Database) -> None:
     await record_poll(db, tasks=[TaskSnapshot(1, 0, "export")], alerts=[], now=at(0))
     await record_poll(db, tasks=[TaskSnapshot(1, 0, "export")], alerts=[], now=at(1))
     assert await get_known_task(db, 1) == KnownTask(1, 0, "export", at(0))
@@ -50,22 +46,22 @@ async def test_seen_at_moves_only_when_status_or_name_changes(db: aiosqlite.Conn
     assert await get_known_task(db, 2) is None
 
 
-async def test_tasks_missing_from_a_poll_are_kept(db: aiosqlite.Connection) -> None:
+async def test_tasks_missing_from_a_poll_are_kept(db: Database) -> None:
     # SMSC's list is not guaranteed to show old tasks: forgetting one would re-alert it later.
     await record_poll(
         db, tasks=[TaskSnapshot(1, 2, "a"), TaskSnapshot(2, 1, "b")], alerts=[], now=at(0)
     )
     await record_poll(db, tasks=[TaskSnapshot(2, 2, "b")], alerts=[], now=at(1))
     assert await load_known_statuses(db) == {1: 2, 2: 2}
-    assert await count_known_tasks(db) == 2
+    assert len(await load_known_statuses(db)) == 2
 
 
-async def test_unknown_future_status_is_stored(db: aiosqlite.Connection) -> None:
+async def test_unknown_future_status_is_stored(db: Database) -> None:
     await record_poll(db, tasks=[TaskSnapshot(1, 9, "new kind")], alerts=[], now=T0)
     assert await load_known_statuses(db) == {1: 9}
 
 
-async def test_baseline_keeps_the_first_poll_time(db: aiosqlite.Connection) -> None:
+async def test_baseline_keeps_the_first_poll_time(db: Database) -> None:
     assert not await baseline_done(db)
     await record_poll(db, tasks=[], alerts=[], now=at(0))
     await record_poll(db, tasks=[], alerts=[], now=at(5))
@@ -101,20 +97,18 @@ async def test_file_cache_survives_a_restart(tmp_path: Path, cached: CachedFile)
         await conn.close()
 
 
-async def test_file_cache_replace_and_delete(db: aiosqlite.Connection) -> None:
+async def test_file_cache_replace(db: Database) -> None:
     await put_cached_file(db, CachedFile(7, "old", "a.csv", 10, NO_ZIP, 10, 1), T0)
     newer = CachedFile(7, "new", "a.csv.zip", 2, ZIPPED, 10, None)
     await put_cached_file(db, newer, at(1))
     assert await get_cached_file(db, 7) == newer
-    assert await delete_cached_file(db, 7) is True
-    assert await delete_cached_file(db, 7) is False
-    assert await get_cached_file(db, 7) is None
+    assert await get_cached_file(db, 8) is None
 
 
 # --- state --------------------------------------------------------------------------------------
 
 
-async def test_state_set_overwrite_delete(db: aiosqlite.Connection) -> None:
+async def test_state_set_overwrite_delete(db: Database) -> None:
     assert await get_state(db, "watcher.last_error") is None
     await set_state(db, "watcher.last_error", "HTTP 502", at(0))
     await set_state(db, "watcher.last_error", "timeout", at(1))
@@ -144,7 +138,7 @@ async def test_state_values_round_trip(tmp_path: Path, value: str) -> None:
 N = 10_000
 
 
-async def test_ten_thousand_tasks_stay_fast(db: aiosqlite.Connection) -> None:
+async def test_ten_thousand_tasks_stay_fast(db: Database) -> None:
     await subscribe(db, 10, None, T0)
     await subscribe(db, 20, None, T0)
     tasks = [TaskSnapshot(i, 1, f"export {i}") for i in range(N)]

@@ -11,6 +11,7 @@ import aiosqlite
 import pytest
 
 from storage import (
+    Database,
     NewAlert,
     TaskSnapshot,
     baseline_done,
@@ -22,23 +23,22 @@ from storage import (
     mark_retry,
     next_due_at,
     open_database,
-    outbox_stats,
     prune_delivered,
     record_poll,
     subscribe,
 )
 from storage.outbox import awaiting_files, count_pending_for_alert
-from tests.fakes.storage_support import T0, at
+from tests.fakes.storage_support import T0, at, outbox_stats
 
 
-async def _count(db: aiosqlite.Connection, table: str) -> int:
+async def _count(db: Database, table: str) -> int:
     async with db.execute(f"SELECT COUNT(*) FROM {table}") as cur:  # noqa: S608 - test constant
         row = await cur.fetchone()
     assert row is not None
     return int(row[0])
 
 
-async def _alert(db: aiosqlite.Connection, kind: Any, task_id: int | None, when: datetime) -> int:
+async def _alert(db: Database, kind: Any, task_id: int | None, when: datetime) -> int:
     (alert_id,) = await record_poll(
         db, tasks=[], alerts=[NewAlert(kind, task_id, {"task": task_id})], now=when
     )
@@ -49,7 +49,7 @@ async def _alert(db: aiosqlite.Connection, kind: Any, task_id: int | None, when:
 
 
 async def test_record_poll_stores_tasks_alerts_and_one_delivery_per_subscriber(
-    db: aiosqlite.Connection,
+    db: Database,
 ) -> None:
     await subscribe(db, 10, None, T0)
     await subscribe(db, 20, 4, T0)
@@ -81,14 +81,14 @@ async def test_record_poll_stores_tasks_alerts_and_one_delivery_per_subscriber(
     assert all(d.attempts == 0 and d.created_at == T0 for d in due)
 
 
-async def test_record_poll_without_alerts_or_baseline(db: aiosqlite.Connection) -> None:
+async def test_record_poll_without_alerts_or_baseline(db: Database) -> None:
     assert await record_poll(db, tasks=[], alerts=[], now=T0, mark_baseline=False) == []
     assert not await baseline_done(db)
     assert await record_poll(db, tasks=[TaskSnapshot(1, 0, "x")], alerts=[], now=T0) == []
     assert await baseline_done(db)
 
 
-async def test_deliveries_go_to_subscribers_at_detection_time(db: aiosqlite.Connection) -> None:
+async def test_deliveries_go_to_subscribers_at_detection_time(db: Database) -> None:
     await subscribe(db, 10, None, T0)
     first = await _alert(db, "completed", 1, at(1))
     await subscribe(db, 20, None, at(2))  # too late for the first alert
@@ -101,7 +101,7 @@ async def test_deliveries_go_to_subscribers_at_detection_time(db: aiosqlite.Conn
 
 
 async def test_alert_with_no_subscribers_is_stored_without_deliveries(
-    db: aiosqlite.Connection,
+    db: Database,
 ) -> None:
     await _alert(db, "canceled", 1, T0)
     assert await _count(db, "alerts") == 1
@@ -123,7 +123,7 @@ class _NotJson:
     ],
 )
 async def test_record_poll_is_all_or_nothing(
-    db: aiosqlite.Connection, bad_alert: NewAlert, error: type[Exception]
+    db: Database, bad_alert: NewAlert, error: type[Exception]
 ) -> None:
     await subscribe(db, 10, None, T0)
     await record_poll(db, tasks=[TaskSnapshot(1, 1, "a")], alerts=[], now=T0, mark_baseline=False)
@@ -144,7 +144,7 @@ async def test_record_poll_is_all_or_nothing(
 
 
 @pytest.mark.sqlite_only  # a SQLite trigger makes the failure
-async def test_record_poll_rolls_back_when_sqlite_fails_mid_way(db: aiosqlite.Connection) -> None:
+async def test_record_poll_rolls_back_when_sqlite_fails_mid_way(db: Database) -> None:
     # A trigger makes the deliveries INSERT of the second alert fail inside SQLite itself.
     await db.execute(
         "CREATE TRIGGER fail_on_second AFTER INSERT ON deliveries WHEN NEW.alert_id > 1"
@@ -213,7 +213,7 @@ async def test_crash_before_delivery_leaves_the_same_deliveries_due(tmp_path: Pa
 # --- the delivery lifecycle ---------------------------------------------------------------------
 
 
-async def test_due_order_is_oldest_alert_then_chat_then_topic(db: aiosqlite.Connection) -> None:
+async def test_due_order_is_oldest_alert_then_chat_then_topic(db: Database) -> None:
     for chat, thread in [(30, None), (10, 9), (10, None), (20, 2)]:
         await subscribe(db, chat, thread, T0)
     a1 = await _alert(db, "completed", 1, at(1))
@@ -229,7 +229,7 @@ async def test_due_order_is_oldest_alert_then_chat_then_topic(db: aiosqlite.Conn
     ]
 
 
-async def test_retry_delivered_dropped_and_next_due(db: aiosqlite.Connection) -> None:
+async def test_retry_delivered_dropped_and_next_due(db: Database) -> None:
     await subscribe(db, 10, None, T0)
     await subscribe(db, 20, None, T0)
     await subscribe(db, 30, None, T0)
@@ -279,7 +279,7 @@ async def test_retry_delivered_dropped_and_next_due(db: aiosqlite.Connection) ->
     ],
 )
 async def test_marks_only_apply_where_they_make_sense(
-    db: aiosqlite.Connection, first: str, then: str, expected: bool
+    db: Database, first: str, then: str, expected: bool
 ) -> None:
     await subscribe(db, 10, None, T0)
     await _alert(db, "completed", 1, T0)
@@ -296,13 +296,13 @@ async def test_marks_only_apply_where_they_make_sense(
     assert await mark(then) is expected
 
 
-async def test_marks_on_unknown_delivery_are_no_ops(db: aiosqlite.Connection) -> None:
+async def test_marks_on_unknown_delivery_are_no_ops(db: Database) -> None:
     assert await mark_delivered(db, 999, T0) is False
     assert await mark_retry(db, 999, error="x", next_attempt_at=T0) is False
     assert await mark_dropped(db, 999, reason="x", now=T0) is False
 
 
-async def test_long_errors_are_truncated(db: aiosqlite.Connection) -> None:
+async def test_long_errors_are_truncated(db: Database) -> None:
     await subscribe(db, 10, None, T0)
     await _alert(db, "completed", 1, T0)
     (delivery,) = await due_deliveries(db, T0)
@@ -314,7 +314,7 @@ async def test_long_errors_are_truncated(db: aiosqlite.Connection) -> None:
 # --- pruning ------------------------------------------------------------------------------------
 
 
-async def test_prune_delivered_keeps_pending_and_recent(db: aiosqlite.Connection) -> None:
+async def test_prune_delivered_keeps_pending_and_recent(db: Database) -> None:
     orphan = await _alert(db, "smsc_problem", None, at(0))  # nobody subscribed yet
     await subscribe(db, 10, None, T0)
     await subscribe(db, 20, None, T0)
@@ -342,7 +342,7 @@ async def test_prune_delivered_keeps_pending_and_recent(db: aiosqlite.Connection
 
 
 async def test_pending_per_alert_and_the_tasks_whose_file_is_still_needed(
-    db: aiosqlite.Connection,
+    db: Database,
 ) -> None:
     await subscribe(db, 10, None, T0)
     await subscribe(db, 20, None, T0)

@@ -4,37 +4,35 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import aiosqlite
 import pytest
 
 from storage import (
+    Database,
     NewAlert,
     Subscription,
     count_subscriptions,
     due_deliveries,
-    is_subscribed,
     list_subscriptions,
     mark_delivered,
     migrate_chat,
-    outbox_stats,
     record_poll,
     remove_chat,
     subscribe,
     unsubscribe,
 )
-from tests.fakes.storage_support import T0
+from tests.fakes.storage_support import T0, is_subscribed, outbox_stats
 
 OLD, NEW = -4001, -1004001  # a group and the supergroup it became
 
 
-async def _alert(db: aiosqlite.Connection, task_id: int = 1) -> int:
+async def _alert(db: Database, task_id: int = 1) -> int:
     (alert_id,) = await record_poll(
         db, tasks=[], alerts=[NewAlert("completed", task_id, {"id": task_id})], now=T0
     )
     return alert_id
 
 
-async def _rows(db: aiosqlite.Connection) -> list[tuple[int, int, int, str, str | None]]:
+async def _rows(db: Database) -> list[tuple[int, int, int, str, str | None]]:
     """(alert_id, chat_id, thread_id, state, last_error) of every delivery."""
     rows = await db.execute_fetchall(
         "SELECT alert_id, chat_id, thread_id, state, last_error FROM deliveries"
@@ -45,7 +43,7 @@ async def _rows(db: aiosqlite.Connection) -> list[tuple[int, int, int, str, str 
 
 @pytest.mark.parametrize("thread_id", [None, 7])
 async def test_subscribe_and_unsubscribe_are_idempotent(
-    db: aiosqlite.Connection, thread_id: int | None
+    db: Database, thread_id: int | None
 ) -> None:
     assert await subscribe(db, 42, thread_id, T0) is True
     assert await subscribe(db, 42, thread_id, T0 + timedelta(hours=1)) is False
@@ -70,13 +68,13 @@ async def test_subscribe_and_unsubscribe_are_idempotent(
     ],
 )
 async def test_thread_is_part_of_the_key(
-    db: aiosqlite.Connection, subscribed: int | None, asked: int | None, expected: bool
+    db: Database, subscribed: int | None, asked: int | None, expected: bool
 ) -> None:
     await subscribe(db, 42, subscribed, T0)
     assert await is_subscribed(db, 42, asked) is expected
 
 
-async def test_topics_of_one_chat_are_separate_subscriptions(db: aiosqlite.Connection) -> None:
+async def test_topics_of_one_chat_are_separate_subscriptions(db: Database) -> None:
     for n, thread in enumerate([None, 3, 5]):
         assert await subscribe(db, 42, thread, T0 + timedelta(minutes=n))
     await subscribe(db, 7, None, T0 + timedelta(minutes=9))
@@ -91,7 +89,7 @@ async def test_topics_of_one_chat_are_separate_subscriptions(db: aiosqlite.Conne
     assert await count_subscriptions(db) == 3
 
 
-async def test_unsubscribe_keeps_already_queued_deliveries(db: aiosqlite.Connection) -> None:
+async def test_unsubscribe_keeps_already_queued_deliveries(db: Database) -> None:
     await subscribe(db, 42, None, T0)
     await _alert(db)
     await unsubscribe(db, 42, None)
@@ -99,7 +97,7 @@ async def test_unsubscribe_keeps_already_queued_deliveries(db: aiosqlite.Connect
 
 
 async def test_remove_chat_drops_all_topics_and_pending_deliveries(
-    db: aiosqlite.Connection,
+    db: Database,
 ) -> None:
     for chat, thread in [(42, None), (42, 5), (7, None)]:
         await subscribe(db, chat, thread, T0)
@@ -123,7 +121,7 @@ async def test_remove_chat_drops_all_topics_and_pending_deliveries(
 
 
 async def test_migrate_chat_moves_subscriptions_and_pending_deliveries(
-    db: aiosqlite.Connection,
+    db: Database,
 ) -> None:
     await subscribe(db, OLD, None, T0)
     await subscribe(db, 7, None, T0)
@@ -154,7 +152,7 @@ async def test_migrate_chat_moves_subscriptions_and_pending_deliveries(
     assert moved.chat_id == NEW
 
 
-async def test_migrate_chat_merges_when_new_id_is_already_there(db: aiosqlite.Connection) -> None:
+async def test_migrate_chat_merges_when_new_id_is_already_there(db: Database) -> None:
     await subscribe(db, OLD, None, T0)
     await subscribe(db, OLD, 3, T0)
     await subscribe(db, NEW, None, T0 + timedelta(hours=1))
@@ -177,7 +175,7 @@ async def test_migrate_chat_merges_when_new_id_is_already_there(db: aiosqlite.Co
     assert (await outbox_stats(db))["pending"] == 2
 
 
-async def test_migrate_chat_to_itself_is_a_no_op(db: aiosqlite.Connection) -> None:
+async def test_migrate_chat_to_itself_is_a_no_op(db: Database) -> None:
     await subscribe(db, OLD, None, T0)
     assert await migrate_chat(db, OLD, OLD, now=T0) == 0
     assert await is_subscribed(db, OLD, None)

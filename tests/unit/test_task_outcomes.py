@@ -10,7 +10,7 @@ import pytest
 import storage
 from bot.alerts.watcher import diff_tasks
 from bot.smsc.models import Task, TaskStatus
-from storage.db import apply_migrations, load_migrations
+from storage.migrate import apply_migrations, load_migrations
 from tests.fakes.storage_support import T0, at
 
 
@@ -57,7 +57,7 @@ def test_first_outcomes_are_reported_alerted_or_not() -> None:
     assert baseline.alerts == []
 
 
-async def test_record_outcomes_keeps_the_first(db: aiosqlite.Connection) -> None:
+async def test_record_outcomes_keeps_the_first(db: storage.Database) -> None:
     first = storage.TaskOutcome(7, "completed", alerted=True)
     assert await storage.record_outcomes(db, [first], T0) == {7}
     again = storage.TaskOutcome(7, "failed", alerted=True)
@@ -70,7 +70,7 @@ async def test_record_outcomes_keeps_the_first(db: aiosqlite.Connection) -> None
 
 
 async def test_migration_backfills_from_alerts_and_statuses(tmp_path: Path) -> None:
-    conn = await aiosqlite.connect(tmp_path / "old.sqlite3", isolation_level=None)
+    conn = storage.Database(await aiosqlite.connect(tmp_path / "old.sqlite3", isolation_level=None))
     try:
         first, second = load_migrations()[:2]
         assert second.name == "task_outcomes"
