@@ -39,7 +39,7 @@ class Sent:
 class SentLedger:
     """What was sent but is not yet recorded, and whether the database takes writes."""
 
-    def __init__(self, db: storage.Connection, files: TaskFiles, clock: Clock) -> None:
+    def __init__(self, db: storage.Database, files: TaskFiles, clock: Clock) -> None:
         self._db = db
         self._files = files
         self._clock = clock

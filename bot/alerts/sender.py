@@ -64,7 +64,7 @@ class AlertSender:
     def __init__(
         self,
         bot: ExtBot[SendOptions],
-        db: storage.Connection,
+        db: storage.Database,
         files: TaskFiles,
         clock: Clock,
         *,
