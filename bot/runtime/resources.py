@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
@@ -66,7 +66,7 @@ class RuntimeOptions:
     serve_http: bool = True  # health/readiness/metrics (and the webhook) on settings.port
     http_host: str = "0.0.0.0"  # noqa: S104 - a container's server listens on all interfaces
     http_port: int | None = None  # None: settings.port; tests use 0
-    stop_times: StopTimes = field(default_factory=StopTimes)  # the one stop deadline
+    stop_times: StopTimes | None = None  # the one stop deadline; None: STOP_TIMEOUT's
 
 
 class Runtime:
@@ -76,7 +76,7 @@ class Runtime:
         self.settings = settings
         self.clock = clock
         self.options = options
-        self.lifecycle = Lifecycle(options.stop_times)
+        self.lifecycle = Lifecycle(options.stop_times or StopTimes(settings.stop_timeout))
         self.poller: Periodic[Diff | None] | None = None
         self.pruner: Periodic[None] | None = None
         self._stack: contextlib.AsyncExitStack | None = None
