@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from bot.alerts.watcher import Watcher
     from bot.clock import Clock
     from bot.metrics import Metrics
-    from bot.runtime.app import Runtime
     from bot.runtime.leadership import Leadership
+    from bot.runtime.resources import Runtime
     from bot.runtime.web import WebServer
     from bot.settings import Settings
     from bot.smsc.client import SmscClient

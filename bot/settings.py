@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
     port: int = Field(default=8080, ge=1, le=65535)
+    # Seconds from SIGTERM/SIGINT to the exit; work in flight gets all but the last 2.5 s, kept
+    # for closing (bot/runtime/lifecycle.py). Match the orchestrator's grace (docker stop: 10).
+    stop_timeout: float = Field(default=10.0, ge=3.0, le=600.0)
 
     # High availability (PostgreSQL only): every replica answers commands; the leader alone
     # polls SMSC, delivers alerts and (in polling mode) calls getUpdates. Standbys try to take

@@ -16,9 +16,10 @@ import pytest
 
 import storage
 from bot.clock import FakeClock
-from bot.runtime.app import FIRST_POLL_DELAY, RuntimeOptions, build_application
+from bot.runtime.app import RuntimeOptions, build_application
 from bot.runtime.lifecycle import Lifecycle, StopTimes
 from bot.runtime.periodic import Periodic
+from bot.runtime.resources import FIRST_POLL_DELAY
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
 from tests.fakes.rig import REPO, Rig, make_settings, running_rig
