@@ -1,1 +1,1 @@
-"""Benchmarks for the SMSC client: `python -m bench` runs them all and prints the figures."""
+"""Benchmarks against physical limits: `python -m bench` runs them all and prints the figures."""

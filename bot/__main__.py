@@ -1,4 +1,4 @@
-"""`python -m bot`: run the bot; `python -m bot simulate-smsc`: run the local SMSC simulator."""
+"""`python -m bot`: run the bot; `demo`: the playground; `simulate-smsc`: an SMSC simulator."""
 
 from __future__ import annotations
 
