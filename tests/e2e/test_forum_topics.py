@@ -61,27 +61,21 @@ async def deliver_for_a_while(rig: Rig) -> None:
         await rig.deliver()
 
 
-@pytest.mark.parametrize(
-    ("gone", "description"),
-    [
-        ("close_topic", "Bad Request: TOPIC_CLOSED"),
-        ("delete_topic", "Bad Request: message thread not found"),
-    ],
-)
-async def test_a_closed_or_deleted_topic_is_unsubscribed_after_one_refused_alert(
-    rig: Rig, caplog: pytest.LogCaptureFixture, gone: str, description: str
+async def test_a_deleted_topic_is_unsubscribed_after_one_refused_alert(
+    rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    getattr(rig.emu, gone)(TEAM_GROUP, REFUSED)
+    rig.emu.delete_topic(TEAM_GROUP, REFUSED)
     await complete_a_task(rig, 301)
     await deliver_for_a_while(rig)
 
     calls = alert_calls(rig)
     refused = calls[(TEAM_GROUP, REFUSED)]
-    assert [(c.status, c.response["description"]) for c in refused] == [(400, description)]
+    assert [(c.status, c.response["description"]) for c in refused] == [
+        (400, "Bad Request: message thread not found")
+    ]
     assert [c.status for c in calls[(TEAM_GROUP, OPEN)]] == [200]
     assert [c.status for c in calls[(ADMIN_CHAT, None)]] == [200]
-    assert not any(m.get("message_thread_id") == REFUSED for m in rig.emu.messages(TEAM_GROUP))
 
     db = rig.services.db
     assert not await is_subscribed(db, TEAM_GROUP, REFUSED)
@@ -91,8 +85,10 @@ async def test_a_closed_or_deleted_topic_is_unsubscribed_after_one_refused_alert
     assert (stats["delivered"], stats["dropped"], stats["pending"]) == (2, 1, 0)
     [dropped] = events(caplog, "topic_gone")
     assert getattr(dropped, "chat_id", None) == TEAM_GROUP
-    # PTB hands the description out reworded ("Topic_closed"), the words stay.
-    assert description.removeprefix("Bad Request: ").lower() in dropped.getMessage().lower()
+    # PTB hands the description out reworded ("Message thread not found"), the words stay.
+    said = dropped.getMessage().lower()
+    assert "unsubscribed" in said
+    assert "message thread not found" in said
     assert events(caplog, "alert_retry") == []
     # /status counts what is left subscribed: the other topic and the private chat.
     assert "Subscribed chats: 2" in await rig.reply_text(ADMIN_CHAT, "/status")
@@ -103,3 +99,58 @@ async def test_a_closed_or_deleted_topic_is_unsubscribed_after_one_refused_alert
     calls = alert_calls(rig)
     assert len(calls[(TEAM_GROUP, REFUSED)]) == 1
     assert len(calls[(TEAM_GROUP, OPEN)]) == len(calls[(ADMIN_CHAT, None)]) == 2
+
+
+async def test_a_closed_topic_misses_alerts_once_each_and_gets_them_again_when_reopened(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    rig.emu.close_topic(TEAM_GROUP, REFUSED)
+    await complete_a_task(rig, 301)
+    await deliver_for_a_while(rig)
+
+    calls = alert_calls(rig)
+    refused = calls[(TEAM_GROUP, REFUSED)]
+    assert [(c.status, c.response["description"]) for c in refused] == [
+        (400, "Bad Request: TOPIC_CLOSED")
+    ]  # one attempt: no retry while it is closed
+    assert [c.status for c in calls[(TEAM_GROUP, OPEN)]] == [200]
+    assert [c.status for c in calls[(ADMIN_CHAT, None)]] == [200]
+    assert not any(m.get("message_thread_id") == REFUSED for m in rig.emu.messages(TEAM_GROUP))
+    db = rig.services.db
+    assert await is_subscribed(db, TEAM_GROUP, REFUSED)  # closed is not gone: admins reopen
+    stats = await outbox_stats(db)
+    assert (stats["delivered"], stats["dropped"], stats["pending"]) == (2, 1, 0)
+    [dropped] = events(caplog, "topic_closed")
+    assert getattr(dropped, "chat_id", None) == TEAM_GROUP
+    assert "topic closed" in dropped.getMessage().lower()
+    assert events(caplog, "alert_retry") == []
+    assert events(caplog, "topic_gone") == []
+    assert "Subscribed chats: 3" in await rig.reply_text(ADMIN_CHAT, "/status")
+
+    rig.emu.reopen_topic(TEAM_GROUP, REFUSED)
+    await complete_a_task(rig, 302)
+    await deliver_for_a_while(rig)
+    calls = alert_calls(rig)
+    assert [c.status for c in calls[(TEAM_GROUP, REFUSED)]] == [400, 200]
+    assert len(calls[(TEAM_GROUP, OPEN)]) == len(calls[(ADMIN_CHAT, None)]) == 2
+    [reached] = [m for m in rig.emu.messages(TEAM_GROUP) if m.get("message_thread_id") == REFUSED]
+    assert "report 302" in reached["caption"]
+
+
+async def test_a_command_in_a_closed_topic_gets_a_reply_only_from_an_admin_bot(rig: Rig) -> None:
+    """Only admins can post in a closed topic; the bot's reply is refused unless it is one too."""
+    rig.emu.close_topic(TEAM_GROUP, REFUSED)
+    asked = {"chat_type": "supergroup", "title": "Team", "message_thread_id": REFUSED}
+    await rig.say(TEAM_GROUP, "/status", wait=None, **asked)
+    # The reply is refused, and so is the error handler's "sorry" into the same topic.
+    refused = await rig.emu.wait_for("sendMessage", chat_id=TEAM_GROUP, count=2, timeout=10.0)
+    assert [(c.params["message_thread_id"], c.status) for c in refused] == [(REFUSED, 400)] * 2
+    assert {c.response["description"] for c in refused} == {"Bad Request: TOPIC_CLOSED"}
+    assert not any(m.get("message_thread_id") == REFUSED for m in rig.emu.messages(TEAM_GROUP))
+    # The bot carries on: the open topic is answered.
+    text = await rig.reply_text(TEAM_GROUP, "/status", **{**asked, "message_thread_id": OPEN})
+    assert "Subscribed chats: 3" in text
+
+    rig.emu.set_bot_membership(TEAM_GROUP, "administrator", can_manage_topics=True)
+    assert "Subscribed chats: 3" in await rig.reply_text(TEAM_GROUP, "/status", **asked)
