@@ -216,7 +216,13 @@ class AlertSender:
         elif failure is TelegramFailure.TOPIC_GONE and d.thread_id is not None:
             unsubscribed = storage.unsubscribe(self._db, d.chat_id, d.thread_id)
             if await self._ledger.record(unsubscribed, ctx):
-                await self._drop(d, str(err), ctx, event="topic_gone")
+                await self._drop(
+                    d, f"forum topic deleted, unsubscribed: {err}", ctx, event="topic_gone"
+                )
+        elif failure is TelegramFailure.TOPIC_CLOSED:
+            # Admins may reopen it: the topic stays subscribed (a reopened topic gets alerts
+            # again); this alert is dropped, as retrying cannot help while the topic is closed.
+            await self._drop(d, f"forum topic closed: {err}", ctx, event="topic_closed")
         elif isinstance(err, RetryAfter):
             delay = timedelta(seconds=retry_after_seconds(err))
             await self._retry(d, "Telegram flood control", delay, ctx)

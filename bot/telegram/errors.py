@@ -26,7 +26,8 @@ class TelegramFailure(StrEnum):
 
     MIGRATED = "migrated"  # the group became a supergroup: the chat has a new id
     GONE = "gone"  # the chat blocked us, was deleted or deactivated, or we were removed
-    TOPIC_GONE = "topic_gone"  # the forum topic we post to was deleted or closed
+    TOPIC_GONE = "topic_gone"  # the forum topic we post to was deleted
+    TOPIC_CLOSED = "topic_closed"  # admins closed it: only they may post there until it reopens
     RETRY = "retry"  # flood control: try again after `retry_after`
     CONTENT_REFUSED = "content_refused"  # what we sent: the same message would fail again
     REFUSED = "refused"  # another refusal (e.g. rights in the chat): later may work
@@ -37,8 +38,9 @@ class TelegramFailure(StrEnum):
 # Telegram says these about the chat; a 403 Forbidden always means the same.
 _GONE = ("chat not found", "group chat was deactivated", "bot was kicked", "user is deactivated")
 # ... these about the forum topic (only meaningful when we sent into one).
+_TOPIC_GONE = ("message thread not found", "topic_deleted")
 # Telegram's words for a closed topic are "Bad Request: TOPIC_CLOSED", one word.
-_TOPIC_GONE = ("message thread not found", "topic_deleted", "topic_closed")
+_TOPIC_CLOSED = ("topic_closed",)
 # ... and these about what we sent, not about the chat.
 _CONTENT_REFUSALS = (
     "too long",
@@ -76,6 +78,8 @@ def classify(err: TelegramError, *, in_topic: bool = False) -> TelegramFailure:
         return TelegramFailure.GONE
     if in_topic and _says(text, _TOPIC_GONE):
         return TelegramFailure.TOPIC_GONE
+    if in_topic and _says(text, _TOPIC_CLOSED):
+        return TelegramFailure.TOPIC_CLOSED
     if is_content_refusal(text):
         return TelegramFailure.CONTENT_REFUSED
     return TelegramFailure.REFUSED

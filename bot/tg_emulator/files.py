@@ -39,6 +39,7 @@ class FilesMixin(MessagesMixin):
 
     async def _send_document(self, params: JSONDict, files: dict[str, UploadedFile]) -> Any:
         chat = self._resolve_chat(params["chat_id"])
+        self._check_thread(chat, params)  # before the upload: a refused one keeps no file
         caption = self._caption(params)
         upload = files.get("document")
         if upload is not None:

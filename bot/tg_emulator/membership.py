@@ -52,12 +52,14 @@ class MembershipMixin(ChatsMixin):
         *,
         old_status: str = "member",
         user_id: int | None = None,
+        can_manage_topics: bool = False,
     ) -> JSONDict:
         """The bot's own membership in a chat changed: a `my_chat_member` update.
 
         `status` "left" or "kicked" (in a private chat: the user blocked the bot) also makes
         later sends to the chat fail with 403, as Telegram's would; "member" or
-        "administrator" undoes that.
+        "administrator" undoes that. An "administrator" with `can_manage_topics` may post in
+        the chat's closed forum topics.
         """
         if chat_id not in self._chats:
             self.add_chat(chat_id)
@@ -68,12 +70,16 @@ class MembershipMixin(ChatsMixin):
             self._blocked.add(chat_id)
         else:
             self._blocked.discard(chat_id)
+        chat.bot_manages_topics = status == "administrator" and can_manage_topics
+        new_member = self._bot_member(status)
+        if chat.bot_manages_topics:
+            new_member["can_manage_topics"] = True
         change: JSONDict = {
             "chat": chat.as_dict(),
             "from": make_user(user_id, "alice"),
             "date": self._now(),
             "old_chat_member": self._bot_member(old_status),
-            "new_chat_member": self._bot_member(status),
+            "new_chat_member": new_member,
         }
         return self._queue_update({"my_chat_member": change})
 

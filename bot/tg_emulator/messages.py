@@ -10,7 +10,6 @@ import copy
 import re
 from typing import Any
 
-from .chats import ChatsMixin
 from .entities import (
     EntityParseError,
     ParsedText,
@@ -22,6 +21,7 @@ from .entities import (
 from .limits import MAX_CAPTION_LENGTH, MAX_MESSAGE_LENGTH
 from .records import Chat, JSONDict
 from .spec import ApiError, UploadedFile
+from .topics import TopicsMixin
 
 __all__ = ["MessagesMixin"]
 
@@ -43,7 +43,7 @@ _NOT_MODIFIED = (
 )
 
 
-class MessagesMixin(ChatsMixin):
+class MessagesMixin(TopicsMixin):
     """Sending, editing and deleting the bot's messages."""
 
     def _format(self, text: str, params: JSONDict, entities_key: str) -> ParsedText:
@@ -98,6 +98,7 @@ class MessagesMixin(ChatsMixin):
         return copy.deepcopy(markup)
 
     def _new_message(self, chat: Chat, params: JSONDict) -> JSONDict:
+        self._check_thread(chat, params)
         message: JSONDict = {
             "message_id": 0,
             "from": self.bot_user,

@@ -65,6 +65,9 @@ class Chat:
     is_forum: bool = False
     messages: dict[int, JSONDict] = field(default_factory=dict)
     next_message_id: int = 1
+    closed_topics: set[int] = field(default_factory=set)  # forum topics admins closed
+    deleted_topics: set[int] = field(default_factory=set)
+    bot_manages_topics: bool = False  # an admin with can_manage_topics: posts in closed topics
 
     def as_dict(self) -> JSONDict:
         chat: JSONDict = {"id": self.id, "type": self.type}

@@ -4,7 +4,8 @@ The bot under test talks to `TelegramEmulator.url` exactly as it would talk to
 https://api.telegram.org (python-telegram-bot: `base_url=f"{emu.url}/bot{{token}}"`,
 `base_file_url=f"{emu.url}/file/bot{{token}}"`). Tests inject what users do (`send_message`,
 `press_button`), inspect what the bot did (`calls`, `wait_for`, `messages`, `documents`) and inject
-what Telegram does wrong (`fail`, `block`, `migrate_chat`, `enforce_flood_limits`).
+what Telegram does wrong (`fail`, `block`, `migrate_chat`, `enforce_flood_limits`) and what admins
+do to forum topics (`close_topic`, `reopen_topic`, `delete_topic`).
 
 Deliberate differences from Telegram: webhooks may use plain http on loopback; unknown chat ids are
 created on first use (set `strict_chats` to answer "chat not found" instead); only bot_command

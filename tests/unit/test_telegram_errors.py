@@ -73,7 +73,7 @@ async def raised(status: int, description: str, **parameters: int) -> TelegramEr
         (400, "Bad Request: chat not found", True, F.GONE),
         (400, "Bad Request: message thread not found", True, F.TOPIC_GONE),
         (400, "Bad Request: TOPIC_DELETED", True, F.TOPIC_GONE),
-        (400, "Bad Request: TOPIC_CLOSED", True, F.TOPIC_GONE),
+        (400, "Bad Request: TOPIC_CLOSED", True, F.TOPIC_CLOSED),
         # Without a topic these are not about a topic of ours: an ordinary refusal.
         (400, "Bad Request: message thread not found", False, F.REFUSED),
         (400, "Bad Request: TOPIC_DELETED", False, F.REFUSED),
