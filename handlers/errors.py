@@ -14,7 +14,7 @@ from telegram.error import (
 from bot.context import Context
 from bot.telegram.errors import TelegramFailure, classify
 from bot.texts.i18n import SOURCE, Translator
-from handlers.common import SORRY
+from handlers.common import SORRY, thread_of
 from handlers.language import translator_for
 from handlers.membership import record_migration
 
@@ -31,7 +31,8 @@ async def on_error(update: object, context: Context) -> None:
         # A reply to a group that has just become a supergroup: follow it, nothing is broken.
         await record_migration(context, migrated_chat.id, err.new_chat_id)
         return
-    failure = classify(err) if isinstance(err, TelegramError) else None
+    in_topic = isinstance(update, Update) and thread_of(update) is not None
+    failure = classify(err, in_topic=in_topic) if isinstance(err, TelegramError) else None
     if failure in (TelegramFailure.UNREACHABLE, TelegramFailure.RETRY):
         # Telegram itself is unreachable or throttling us: replying would fail the same way.
         log.warning("Telegram API problem: %s", err)
@@ -39,6 +40,15 @@ async def on_error(update: object, context: Context) -> None:
     chat_id = (
         update.effective_chat.id if isinstance(update, Update) and update.effective_chat else None
     )
+    if failure in (TelegramFailure.TOPIC_CLOSED, TelegramFailure.TOPIC_GONE):
+        # Admins closed (or deleted) the topic the command came from: our reply, and a "sorry"
+        # into the same topic, are refused alike. Nothing is broken on our side.
+        log.warning(
+            "reply refused: the forum topic is %s",
+            "closed" if failure is TelegramFailure.TOPIC_CLOSED else "deleted",
+            extra={"event": "reply_refused_in_topic", "chat_id": chat_id},
+        )
+        return
     log.error(
         "unhandled error", exc_info=err, extra={"event": "unhandled_error", "chat_id": chat_id}
     )

@@ -78,7 +78,7 @@ def classify(err: TelegramError, *, in_topic: bool = False) -> TelegramFailure:
         return TelegramFailure.GONE
     if in_topic and _says(text, _TOPIC_GONE):
         return TelegramFailure.TOPIC_GONE
-    if in_topic and _says(text, _TOPIC_CLOSED):
+    if _says(text, _TOPIC_CLOSED):  # a closed General topic says it too, with no thread id
         return TelegramFailure.TOPIC_CLOSED
     if is_content_refusal(text):
         return TelegramFailure.CONTENT_REFUSED

@@ -77,7 +77,7 @@ async def raised(status: int, description: str, **parameters: int) -> TelegramEr
         # Without a topic these are not about a topic of ours: an ordinary refusal.
         (400, "Bad Request: message thread not found", False, F.REFUSED),
         (400, "Bad Request: TOPIC_DELETED", False, F.REFUSED),
-        (400, "Bad Request: TOPIC_CLOSED", False, F.REFUSED),
+        (400, "Bad Request: TOPIC_CLOSED", False, F.TOPIC_CLOSED),  # the General topic
         (400, "Bad Request: message is too long", False, F.CONTENT_REFUSED),
         (400, "Bad Request: message is too long", True, F.CONTENT_REFUSED),
         (400, "Bad Request: message caption is too long", False, F.CONTENT_REFUSED),
