@@ -95,8 +95,8 @@ async def save_stream(
     filename: str,
     *,
     max_bytes: int | None = None,
-    buffer_bytes: int = 4 * 1024 * 1024,
-    batch_bytes: int = 1024 * 1024,
+    buffer_bytes: int = 1024 * 1024,
+    batch_bytes: int = 256 * 1024,
 ) -> Download:
     """Write a byte stream to a new unique file in `dest_dir`, never leaving a partial file.
 
