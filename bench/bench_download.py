@@ -59,6 +59,7 @@ class Copy:
     peak_rss_mb: float
     rss_before_mb: float
     cpu_seconds: float = 0.0  # user + system time of the whole child during the copy
+    page_faults: int = 0  # minor faults during the copy: fresh memory, whatever the load
 
     @property
     def mb_per_s(self) -> float:
@@ -116,7 +117,9 @@ class DownloadResult:
             f"(median {median(self.baseline_discard).mb_per_s:.0f}; client "
             f"{self.limit_ratio(self.client):.2f}x of it, aiohttp writing "
             f"{self.limit_ratio(self.baseline_write):.2f}x); CPU {best_cpu(self.client):.2f} s "
-            f"vs {best_cpu(self.baseline_write):.2f} s; ratio {self.ratio(best):.2f}x best "
+            f"vs {best_cpu(self.baseline_write):.2f} s, page faults "
+            f"{median_faults(self.client)} vs {median_faults(self.baseline_write)}; "
+            f"ratio {self.ratio(best):.2f}x best "
             f"(medians {self.ratio(median):.2f}x, paired median {self.paired_ratio():.2f}x; "
             f"target {TARGET_RATIO}x: {'met' if self.meets_target() else 'MISSED'}), "
             f"{len(self.client)} interleaved rounds, written to {self.on}"
@@ -131,6 +134,11 @@ def best(copies: list[Copy]) -> Copy:
 def best_cpu(copies: list[Copy]) -> float:
     """The least CPU time a copy took (steadier than wall time on a shared machine)."""
     return min(c.cpu_seconds for c in copies)
+
+
+def median_faults(copies: list[Copy]) -> int:
+    """The median page faults of a copy (these hardly depend on the neighbours' load)."""
+    return sorted(c.page_faults for c in copies)[len(copies) // 2]
 
 
 def median(copies: list[Copy]) -> Copy:
@@ -214,7 +222,7 @@ def _rss_mb() -> float:
 async def _child(mode: str, url: str, task_id: int, dest: Path, buffer: int | None) -> Copy:
     before = _rss_mb()
     async with aiohttp.ClientSession() as session:
-        cpu_started = _cpu_seconds()
+        cpu_started, faults_started = _cpu_seconds(), _page_faults()
         started = time.perf_counter()
         if mode == "client":
             config = SmscClientConfig(base_url=url)
@@ -229,13 +237,24 @@ async def _child(mode: str, url: str, task_id: int, dest: Path, buffer: int | No
         else:
             size = await _baseline(session, url, task_id, dest, write=mode == "write")
         seconds = time.perf_counter() - started
-        cpu = _cpu_seconds() - cpu_started
-    return Copy(size, seconds, peak_rss_mb=_rss_mb(), rss_before_mb=before, cpu_seconds=cpu)
+        cpu, faults = _cpu_seconds() - cpu_started, _page_faults() - faults_started
+    return Copy(
+        size,
+        seconds,
+        peak_rss_mb=_rss_mb(),
+        rss_before_mb=before,
+        cpu_seconds=cpu,
+        page_faults=faults,
+    )
 
 
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
     return usage.ru_utime + usage.ru_stime
+
+
+def _page_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 async def _baseline(
