@@ -11,7 +11,7 @@ import unicodedata
 import uuid
 from collections import deque
 from collections.abc import AsyncIterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -100,7 +100,8 @@ async def save_stream(
     Each download has its own writer thread: chunks are handed to it in batches of about
     `batch_bytes` (one `writev` each; a hand-off per network read cost a third of the speed),
     written in order, with at most `buffer_bytes` waiting, so memory stays flat and the event
-    loop never blocks on the disk. The file gets its final name only once
+    loop never blocks on the disk. A finished write does not wake the event loop; it looks
+    only when it must wait for the disk, and at the end. The file gets its final name only once
     complete; on any failure it is deleted. Opening, writing, closing and deleting all run on
     that one thread, in order, so the file is never closed under a running write.
     """
@@ -122,7 +123,11 @@ async def save_stream(
             await asyncio.shield(discard)
         raise
     file, tmp = opened[0]
-    writes: deque[tuple[asyncio.Future[None], int]] = deque()
+    # Each batch stays referenced here until its write is seen done, so its memory is freed
+    # on this thread: freed on the writer thread, malloc handed the network reads fresh pages
+    # (3-4x the page faults of a bare copy, the download 1.5x slower). The writer gets a copy
+    # of the list to empty as it writes.
+    writes: deque[tuple[Future[None], int, list[bytes]]] = deque()
     batch: list[bytes] = []
     batched = buffered = size = 0
     try:
@@ -133,21 +138,20 @@ async def save_stream(
             batched += len(chunk)
             if batched < batch_bytes:
                 continue
-            writes.append((loop.run_in_executor(writer, _write_all, file, batch), batched))
+            writes.append((writer.submit(_write_all, file, list(batch)), batched, batch))
             buffered += batched
             batch, batched = [], 0
             while buffered > buffer_bytes:
-                done, written = writes.popleft()
-                await asyncio.shield(done)
+                done, written, _ = writes.popleft()
+                await _written(done)
                 buffered -= written
         if batch:
-            writes.append((loop.run_in_executor(writer, _write_all, file, batch), batched))
+            writes.append((writer.submit(_write_all, file, list(batch)), batched, batch))
         while writes:  # every write must have succeeded before the file gets its name
-            await asyncio.shield(writes.popleft()[0])
+            await _written(writes[0][0])
+            writes.popleft()
         await asyncio.shield(loop.run_in_executor(writer, _finish, file, tmp, final))
     except BaseException:
-        for done, _ in writes:
-            done.add_done_callback(_seen)
         # Queued after every write, so it runs once the thread is done with the file.
         cleanup = loop.run_in_executor(writer, _cleanup, file, (tmp, final))
         with contextlib.suppress(BaseException):  # the original failure is what propagates
@@ -156,6 +160,14 @@ async def save_stream(
     finally:
         writer.shutdown(wait=False)
     return Download(path=final, size=size, filename=filename)
+
+
+async def _written(done: Future[None]) -> None:
+    """Wait for one write to finish and raise its error, if any."""
+    if not done.done():
+        # Shielded: a cancelled download still lets the write run out before the cleanup.
+        await asyncio.shield(asyncio.wrap_future(done))
+    done.result()
 
 
 def _check_size(size: int, max_bytes: int | None) -> None:

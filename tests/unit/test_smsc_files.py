@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,29 @@ async def test_a_failed_disk_write_is_never_renamed_into_place(
         await save_stream(_chunks([b"z" * 1000] * 5), tmp_path, "out.csv", batch_bytes=1)
 
     assert names_in(tmp_path) == []
+
+
+async def test_written_chunks_are_freed_on_the_event_loops_thread(tmp_path: Path) -> None:
+    """Memory freed on the writer thread came back to the network reads as fresh pages."""
+    freed_on: list[int] = []
+
+    class Chunk(bytes):
+        """A chunk that says on which thread it was freed."""
+
+        def __del__(self) -> None:
+            freed_on.append(threading.get_ident())
+
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(12):
+            chunk = Chunk(bytes([i]) * 300_000)
+            yield chunk
+            del chunk
+            await asyncio.sleep(0)
+
+    saved = await save_stream(
+        stream(), tmp_path, "out.csv", batch_bytes=600_000, buffer_bytes=1_200_000
+    )
+
+    assert saved.size == 3_600_000
+    assert saved.path.read_bytes() == b"".join(bytes([i]) * 300_000 for i in range(12))
+    assert freed_on == [threading.get_ident()] * 12
