@@ -9,9 +9,10 @@ Two runs side by side, each with its own SMSC simulator, Bot API emulator and da
   our budget is one failed login per 10 minutes.
 
 Everything runs on the real clock (the processes are real). Each process is killed as soon as
-its first request reaches SMSC (before it can read the answer), or `every` seconds after it
-first answers /healthz if it sends none (its first poll is due 2 s after start). Both runs share
-the time.
+its first poll is decided (its first poll is due 2 s after start): when its first request
+reaches SMSC (before it can read the answer), or when it logs that the poll failed without one
+(our budget said no). `every` seconds after it first answers /healthz it is killed anyway (a
+process that never polled: counted apart, `undecided`). Both runs share the time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import aiohttp
 from bot.clock import SystemClock
 from bot.smsc.simulator import SimulatorState, create_app
 from bot.tg_emulator import TelegramEmulator
+from tests.fakes.processes import Stderr
 from tests.fakes.rig import LOGIN, PASSWORD, TOKEN, bot_env, bot_process, serve
 
 IDENTICAL_BUDGET = 2  # ours, per 60 s; SMSC's limit is 3
@@ -48,6 +50,7 @@ class CrashLoopResult:
     max_identical_60s: int
     error_9: int
     failed_logins: int
+    undecided: int = 0  # processes killed at `every` before their first poll was decided
 
     def describe(self) -> str:
         """One line of figures against the limits."""
@@ -93,11 +96,30 @@ async def wait_healthy(port: int, proc: asyncio.subprocess.Process, within: floa
             await asyncio.sleep(0.05)
 
 
+async def first_poll_decided(
+    sim: SimulatorState, stderr: Stderr, proc: asyncio.subprocess.Process, *, within: float
+) -> bool:
+    """Wait until the bot's first request reached SMSC, or it logged a poll failed without one."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    before = len(sim.requests)
+    # The simulator offers no event to wait on, hence the short poll.
+    while loop.time() < deadline and proc.returncode is None:
+        if len(sim.requests) > before or "poll_failed" in stderr.events():
+            return True
+        await asyncio.sleep(0.02)
+    return len(sim.requests) > before or "poll_failed" in stderr.events()
+
+
 async def run(
     *, restarts: int = 6, every: float = 4.0, password: str = PASSWORD, name: str = "crash_loop"
 ) -> CrashLoopResult:
-    """Start the bot `restarts` times, SIGKILLing each after its first request (or `every` s)."""
+    """Start the bot `restarts` times, SIGKILLing each once its first poll is decided.
+
+    `every`: the most seconds a process lives once up, waiting for that.
+    """
     clock = SystemClock()
+    undecided = 0
     sim = SimulatorState(clock, login=LOGIN, password=PASSWORD)
     started = clock.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-crash-") as tmp:
@@ -111,19 +133,19 @@ async def run(
                     db_path,
                     SMSC_PASSWORD=password,
                     ALLOWED_CHAT_IDS="1001",
+                    LOG_FORMAT="json",  # its "poll_failed" event says a poll sent nothing
                 )
-                async with bot_process(env, tmp_path, capture_stderr=False) as proc:
+                async with bot_process(env, tmp_path) as proc:
+                    stderr = Stderr(proc)
                     await wait_healthy(int(env["PORT"]), proc)
                     # Killed right after its request reaches SMSC (the harshest moment: the
-                    # answer is never read), or `every` seconds after start if it sends none.
-                    before = len(sim.requests)
-                    deadline = clock.monotonic() + every
-                    # The simulator offers no event to wait on, hence the short poll.
-                    while len(sim.requests) == before and clock.monotonic() < deadline:  # noqa: ASYNC110
-                        await asyncio.sleep(0.02)
+                    # answer is never read), or once its poll failed without sending one.
+                    if not await first_poll_decided(sim, stderr, proc, within=every):
+                        undecided += 1
                     if proc.returncode is None:
                         proc.send_signal(signal.SIGKILL)
                     await proc.wait()
+                    await stderr.finish()
     return CrashLoopResult(
         name=name,
         restarts=restarts,
@@ -132,6 +154,7 @@ async def run(
         max_identical_60s=max_identical(sim),
         error_9=sum(1 for rec in sim.requests if rec.response_error == 9),
         failed_logins=len(sim.failed_logins),
+        undecided=undecided,
     )
 
 

@@ -10,6 +10,7 @@ tests use them); `bot.runtime.lifecycle` owns the stop's deadline.
 from __future__ import annotations
 
 import contextlib
+import os
 
 from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, JobQueue
@@ -34,10 +35,12 @@ def build_application(
 ) -> App:
     """Construct the Telegram application with its handlers; resources open at start."""
     clock = clock or SystemClock()
-    runtime = Runtime(settings, clock, options or RuntimeOptions())
+    options = options or RuntimeOptions.from_environment(os.environ)
+    runtime = Runtime(settings, clock, options)
     api = str(settings.telegram_api_url).rstrip("/")
     context_types = ContextTypes(context=Context, bot_data=BotData)
-    intake = UpdateIntake()  # lenient update decoding, getUpdates backoff, loop health
+    # Lenient update decoding, getUpdates backoff, loop health.
+    intake = UpdateIntake(backoff=options.get_updates_backoff)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token.get_secret_value())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,6 +32,7 @@ from bot.runtime.web import WebhookRoute, WebServer, create_web_app
 from bot.settings import Settings
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.telegram.documents import TaskFiles
+from bot.telegram.updates import GET_UPDATES_BACKOFF
 from bot.texts.commands import menu
 from bot.texts.i18n import Translator, check_catalogs, translator
 from handlers.access import gate_of
@@ -45,6 +46,10 @@ PRUNE_JOB = "outbox-prune"
 FIRST_POLL_DELAY = 2.0  # seconds after start: let the bot finish starting first
 PRUNE_EVERY = 24 * 3600.0
 KEEP_DELIVERED = timedelta(days=30)
+# Test-only: the end-to-end tests run the real `python -m bot` and shorten, through these, the
+# waits they would otherwise sit through in real time. Unset (production): the defaults.
+TEST_FIRST_POLL_DELAY = "BOT_TEST_FIRST_POLL_DELAY"  # seconds, e.g. "0"
+TEST_GET_UPDATES_BACKOFF = "BOT_TEST_GET_UPDATES_BACKOFF"  # seconds, e.g. "0.05,0.1,60"
 
 
 def smsc_credentials(settings: Settings) -> SmscCredentials:
@@ -67,6 +72,33 @@ class RuntimeOptions:
     http_host: str = "0.0.0.0"  # noqa: S104 - a container's server listens on all interfaces
     http_port: int | None = None  # None: settings.port; tests use 0
     stop_times: StopTimes | None = None  # the one stop deadline; None: STOP_TIMEOUT's
+    first_poll_delay: float = FIRST_POLL_DELAY
+    get_updates_backoff: tuple[float, ...] = GET_UPDATES_BACKOFF  # after 1, 2, ... failures
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> RuntimeOptions:
+        """The defaults, but for the test-only waits `environ` sets (see TEST_FIRST_POLL_DELAY)."""
+        options = cls()
+        delay = environ.get(TEST_FIRST_POLL_DELAY)
+        if delay:
+            options.first_poll_delay = _seconds(TEST_FIRST_POLL_DELAY, delay)
+        backoff = environ.get(TEST_GET_UPDATES_BACKOFF)
+        if backoff:
+            waits = backoff.split(",")
+            options.get_updates_backoff = tuple(
+                _seconds(TEST_GET_UPDATES_BACKOFF, w) for w in waits
+            )
+        return options
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise ValueError(f"{name} must be seconds (comma-separated where several), not {text!r}")
+    return value
 
 
 class Runtime:
@@ -244,7 +276,7 @@ class Runtime:
                 clock=self.clock,
                 lifecycle=self.lifecycle,
                 interval=settings.poll_interval,
-                first=FIRST_POLL_DELAY,
+                first=self.options.first_poll_delay,
             )
         )
         stack.callback(setattr, self, "poller", None)

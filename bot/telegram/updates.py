@@ -9,8 +9,9 @@ confirms it, Telegram drops it, no handler matches an empty update), logged by i
 (its content may hold user data) and counted.
 
 The same decoder serves the webhook. Failed getUpdates round trips back off exponentially here
-(1 s -> 30 s), inside the polling action, so a stop interrupts the wait; `UpdateIntake` also
-keeps what `/healthz` needs to tell a live update loop from a dead or wedged one.
+(1 s -> 30 s, `GET_UPDATES_BACKOFF`), inside the polling action, so a stop interrupts the wait;
+`UpdateIntake` also keeps what `/healthz` needs to tell a live update loop from a dead or wedged
+one.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 1.0  # seconds before the retry after a first failed getUpdates
 BACKOFF_CAP = 30.0
+# The wait after the 1st, 2nd, ... failed getUpdates in a row (the last one repeats): doubling
+# from BACKOFF_FIRST up to BACKOFF_CAP. Tests pass shorter ones (RuntimeOptions).
+GET_UPDATES_BACKOFF: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, BACKOFF_CAP)
 # A live polling loop finishes a round trip at least every long-poll timeout (plus the read
 # timeout of a request that hangs, plus a backoff): 3x the timeout and this margin is "wedged".
 STALE_MARGIN = 60.0
@@ -111,9 +115,14 @@ class LoopStats:
 class UpdateIntake:
     """Decodes updates one by one for both transports and watches the update loop."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(
+        self, clock: Clock | None = None, *, backoff: tuple[float, ...] = GET_UPDATES_BACKOFF
+    ) -> None:
+        if not backoff or min(backoff) < 0:
+            raise ValueError("the getUpdates backoff needs at least one wait, none negative")
         # Real time by default on purpose: it bounds real network waits, not task windows.
         self.clock: Clock = clock or SystemClock()
+        self.backoff = backoff
         self.stats = LoopStats()
         self.queue = WatchedQueue(self)
         # The update paths' rate-limited log (webhook refusals use it too); it follows
@@ -195,7 +204,7 @@ class UpdateIntake:
         failures = self.stats.consecutive_failures
         if failures == 0:
             return 0.0
-        return min(BACKOFF_CAP, BACKOFF_FIRST * 2.0 ** (failures - 1))
+        return self.backoff[min(failures, len(self.backoff)) - 1]
 
     def round_trip_started(self, long_poll_timeout: float) -> None:
         """Note a getUpdates leaving."""

@@ -8,21 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.smsc.simulator import SimulatorState, create_app
-from bot.tg_emulator import TelegramEmulator
 from storage import StorageError
 from storage.instance_lock import AnotherInstanceError, FileInstanceLock, instance_lock
-from tests.fakes.rig import (
-    ADMIN_CHAT,
-    LOGIN,
-    PASSWORD,
-    TOKEN,
-    bot_env,
-    bot_process,
-    free_port,
-    serve,
-)
+from tests.fakes.processes import POLL_AT_ONCE, peers
+from tests.fakes.rig import ADMIN_CHAT, bot_process, free_port
 from tests.fakes.smsc_support import until
 
 
@@ -48,10 +37,10 @@ def test_a_lock_that_cannot_be_made_is_a_storage_error(tmp_path: Path) -> None:
 
 
 async def test_a_second_process_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
     db = tmp_path / "bot.sqlite3"
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        env = bot_env(emu.url, sim_url, db)
+    async with peers() as bot:
+        emu, sim = bot.emu, bot.sim
+        env = bot.env(db, **POLL_AT_ONCE)
         async with bot_process(env, tmp_path, capture_stderr=False) as first:
             await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
             await until(lambda: len(sim.requests) > 0, within=20)  # its first poll; next in 60 s

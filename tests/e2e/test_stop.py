@@ -12,61 +12,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
 from bot.smsc.models import TaskStatus
-from bot.smsc.simulator import SimTask, SimulatorState, create_app
-from bot.tg_emulator import ApiFailure, TelegramEmulator
-from tests.fakes.rig import (
-    ADMIN_CHAT,
-    LOGIN,
-    PASSWORD,
-    TOKEN,
-    bot_env,
-    bot_process,
-    free_port,
-    serve,
+from bot.smsc.simulator import SimTask
+from bot.tg_emulator import ApiFailure
+from tests.fakes.processes import (
+    POLL_AT_ONCE,
+    Peers,
+    Stderr,
+    get_updates_backoff,
+    peers,
+    sigterm,
 )
+from tests.fakes.rig import ADMIN_CHAT, TOKEN, bot_process, free_port
 from tests.fakes.smsc_support import until
 
 CONTRACT = 10.0  # seconds from SIGTERM to exit
 
 
-class Stderr:
-    """Drains a process's stderr as it comes (a full pipe would block the bot's logging)."""
+async def stop_once_watching(
+    bot: Peers, proc: asyncio.subprocess.Process, stderr: Stderr
+) -> tuple[str, int]:
+    """SIGTERM once the watcher has polled SMSC; the log, and the lists SMSC gave by the signal.
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stderr is not None
-        self._stream = proc.stderr
-        self.text = ""
-        self._task = asyncio.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        while chunk := await self._stream.read(65536):
-            self.text += chunk.decode(errors="replace")
-
-    async def finish(self) -> str:
-        await asyncio.wait_for(self._task, 10)
-        return self.text
-
-
-async def sigterm(proc: asyncio.subprocess.Process, stderr: Stderr) -> tuple[int, float, str]:
-    """Send SIGTERM; return the exit code, the seconds until exit and the whole log."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    proc.send_signal(signal.SIGTERM)
-    code = await asyncio.wait_for(proc.wait(), CONTRACT + 5)  # the margin: to report, not hang
-    elapsed = loop.time() - started
-    return code, elapsed, await stderr.finish()
-
-
-def smsc_lists(sim: SimulatorState) -> int:
-    return sum(1 for r in sim.requests if "get_list" in r.params)
+    Checks what every stop must do: exit 0 within the contract, "bot stopped" logged.
+    """
+    await until(lambda: bot.smsc_lists() >= 1, within=20)
+    lists = bot.smsc_lists()
+    code, elapsed, log = await sigterm(proc, stderr, within=CONTRACT)
+    assert code == 0, log
+    assert elapsed < CONTRACT, log
+    assert "bot stopped" in log
+    return log, lists
 
 
 @contextlib.asynccontextmanager
@@ -89,52 +70,59 @@ async def closing_server(port: int) -> AsyncIterator[list[int]]:
 
 
 async def test_sigterm_after_the_bot_api_refused_connections_for_a_while(tmp_path: Path) -> None:
-    """PTB backs off ever longer between failed polls (up to 30 s), deaf to a stop meanwhile."""
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    async with serve(create_app(sim)) as sim_url:
-        emu = TelegramEmulator(token=TOKEN)
-        await emu.start()
+    """PTB backs off ever longer between failed polls (up to 30 s), deaf to a stop meanwhile.
+
+    The bot's own backoff replaces it; shortened here (0.05 s, 0.1 s, 0.2 s, then 60 s, far
+    past the contract) so the signal lands in a long wait without sitting through the short ones.
+    """
+    async with peers() as bot:
+        emu = bot.emu
         port = emu.port
-        env = bot_env(emu.url, sim_url, tmp_path / "bot.sqlite3", POLL_INTERVAL="20")
+        env = bot.env(
+            tmp_path / "bot.sqlite3",
+            POLL_INTERVAL="20",
+            **POLL_AT_ONCE,
+            **get_updates_backoff(0.05, 0.1, 0.2, 60),
+        )
         async with bot_process(env, tmp_path) as proc:
             stderr = Stderr(proc)
             await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
-            await until(lambda: smsc_lists(sim) >= 1, within=20)  # the watcher is polling
+            await until(lambda: bot.smsc_lists() >= 1, within=20)  # the watcher is polling
             await emu.stop()  # the Bot API goes away ...
             async with closing_server(port) as attempts:  # ... and every connection fails
-                await until(lambda: len(attempts) >= 4, within=30)  # back-off grew past 3 s
-                lists = smsc_lists(sim)
-                code, elapsed, log = await sigterm(proc, stderr)
+                # 4 failures in a row: the backoff grew through its steps to the 60 s one.
+                await until(lambda: len(attempts) >= 4, within=30)
+                assert await stderr.wait_for(lambda t: "next attempt in 60 s" in t, within=10)
+                tried, lists = len(attempts), bot.smsc_lists()
+                code, elapsed, log = await sigterm(proc, stderr, within=CONTRACT)
+            # The signal came during the 60 s wait: no attempt after it but the stop's own
+            # final getUpdates (timeout 0, which never waits).
+            assert len(attempts) <= tried + 1
     assert code == 0, log
     assert elapsed < CONTRACT, log
     assert "stopping (SIGTERM)" in log
     assert "bot stopped" in log
-    assert smsc_lists(sim) == lists  # the watcher stopped with the signal
+    assert bot.smsc_lists() == lists  # the watcher stopped with the signal
     assert TOKEN not in log
 
 
 async def test_sigterm_during_telegrams_flood_control_back_off(tmp_path: Path) -> None:
     """A 429 with retry_after 60 on getUpdates: PTB's retry loop sleeps 60.5 s, deaf to a stop."""
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        env = bot_env(emu.url, sim_url, tmp_path / "bot.sqlite3", POLL_INTERVAL="20")
+    async with peers() as bot:
+        emu = bot.emu
+        env = bot.env(tmp_path / "bot.sqlite3", POLL_INTERVAL="20", **POLL_AT_ONCE)
         async with bot_process(env, tmp_path) as proc:
             stderr = Stderr(proc)
             await emu.wait_until(lambda: emu.active_polls > 0, timeout=20)
             emu.fail("getUpdates", ApiFailure.retry_after(60))
             emu.send_message(ADMIN_CHAT, "/start")  # ends the long poll; the next one gets 429
             await emu.wait_for("getUpdates", predicate=lambda c: c.status == 429, timeout=20)
-            await until(lambda: smsc_lists(sim) >= 1, within=20)
-            lists = smsc_lists(sim)
-            code, elapsed, log = await sigterm(proc, stderr)
-    assert code == 0, log
-    assert elapsed < CONTRACT, log
-    # PTB's own 60.5 s sleep used to hold the stop; the bot's getUpdates backoff
-    # (bot/telegram/updates.py) is cancelled with the poll, so the stop is clean and no later
-    # than the contract.
+            # PTB's own 60.5 s sleep used to hold the stop; the bot's getUpdates backoff
+            # (bot/telegram/updates.py) is cancelled with the poll, so the stop is clean and no
+            # later than the contract.
+            log, lists = await stop_once_watching(bot, proc, stderr)
     assert "stopping (SIGTERM)" in log
-    assert "bot stopped" in log
-    assert smsc_lists(sim) == lists
+    assert bot.smsc_lists() == lists
 
 
 @pytest.mark.parametrize(
@@ -146,14 +134,14 @@ async def test_sigterm_during_telegrams_flood_control_back_off(tmp_path: Path) -
     ],
 )
 async def test_sigterm_while_start_up_hangs_on_telegram(tmp_path: Path, method: str) -> None:
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
+    async with peers() as bot:
+        emu = bot.emu
         emu.fail(method, ApiFailure.timeout())
-        env = bot_env(emu.url, sim_url, tmp_path / "bot.sqlite3")
+        env = bot.env(tmp_path / "bot.sqlite3")
         async with bot_process(env, tmp_path) as proc:
             stderr = Stderr(proc)
             await emu.wait_for(method, timeout=20)  # held: never answered
-            code, elapsed, log = await sigterm(proc, stderr)
+            code, elapsed, log = await sigterm(proc, stderr, within=CONTRACT)
         emu.release_held()
     assert code == 0, log
     assert elapsed < CONTRACT, log
@@ -163,52 +151,42 @@ async def test_sigterm_while_start_up_hangs_on_telegram(tmp_path: Path, method: 
         assert "bot stopped" in log
 
 
-async def test_sigterm_in_webhook_mode(tmp_path: Path) -> None:
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    sim.add_task(SimTask(3, "via webhook", TaskStatus.COMPLETED))
+def webhook_env(bot: Peers, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Webhook mode on a free loopback port."""
     port = free_port()
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        env = bot_env(
-            emu.url,
-            sim_url,
-            tmp_path / "bot.sqlite3",
-            WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-            WEBHOOK_SECRET="s3cret_Hook-token",
-            PORT=str(port),
-            POLL_INTERVAL="20",
-        )
+    return bot.env(
+        tmp_path / "bot.sqlite3",
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+        WEBHOOK_SECRET="s3cret_Hook-token",
+        PORT=str(port),
+        **extra,
+    )
+
+
+async def test_sigterm_in_webhook_mode(tmp_path: Path) -> None:
+    async with peers() as bot:
+        bot.sim.add_task(SimTask(3, "via webhook", TaskStatus.COMPLETED))
+        emu = bot.emu
+        env = webhook_env(bot, tmp_path, POLL_INTERVAL="20", **POLL_AT_ONCE)
         async with bot_process(env, tmp_path) as proc:
             stderr = Stderr(proc)
             await emu.wait_for("setWebhook", timeout=20)
             emu.send_message(ADMIN_CHAT, "/start")
             await emu.wait_for("sendMessage", timeout=20)  # updates arrive through our server
-            await until(lambda: smsc_lists(sim) >= 1, within=20)
-            lists = smsc_lists(sim)
-            code, elapsed, log = await sigterm(proc, stderr)
-    assert code == 0, log
-    assert elapsed < CONTRACT, log
-    assert "bot stopped" in log
-    assert smsc_lists(sim) == lists
+            log, lists = await stop_once_watching(bot, proc, stderr)
+    assert bot.smsc_lists() == lists
     assert "s3cret_Hook-token" not in log
 
 
 async def test_sigterm_while_setting_the_webhook_hangs(tmp_path: Path) -> None:
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    port = free_port()
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
+    async with peers() as bot:
+        emu = bot.emu
         emu.fail("setWebhook", ApiFailure.timeout())
-        env = bot_env(
-            emu.url,
-            sim_url,
-            tmp_path / "bot.sqlite3",
-            WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
-            WEBHOOK_SECRET="s3cret_Hook-token",
-            PORT=str(port),
-        )
+        env = webhook_env(bot, tmp_path)
         async with bot_process(env, tmp_path) as proc:
             stderr = Stderr(proc)
             await emu.wait_for("setWebhook", timeout=20)
-            code, elapsed, log = await sigterm(proc, stderr)
+            code, elapsed, log = await sigterm(proc, stderr, within=CONTRACT)
         emu.release_held()
     assert code == 0, log
     assert elapsed < CONTRACT, log

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
+import ssl
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import httpx._transports.default as httpx_transports
 from aiohttp import web
 
 from bot.clock import Clock, FakeClock
@@ -159,9 +163,8 @@ class Rig:
     async def restart(self) -> None:
         """Stop the application and start a new one on the same database (a redeploy)."""
         await self.stop()
-        self.app = build_application(
-            self.settings, clock=self.clock, options=_options(self.sim_url, **self.options)
-        )
+        options = _options(self.sim_url, **self.options)
+        self.app = build_rig_application(self.settings, self.clock, options)
         await start_with_updater(self.app)
         self.running = True
 
@@ -170,6 +173,44 @@ class Rig:
         if self.running:
             self.running = False
             await stop_application_with_updater(self.app)
+
+
+@functools.cache
+def _default_ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    """One context per SSL_CERT_FILE, SSL_CERT_DIR (the key: httpx reads them itself)."""
+    return _create_ssl_context(verify=True, trust_env=True)
+
+
+_create_ssl_context = httpx_transports.create_ssl_context
+
+
+def _shared_ssl_context(
+    verify: Any = True, cert: Any = None, trust_env: bool = True
+) -> ssl.SSLContext:
+    """httpx's default TLS context, made once: ~50 ms of CPU per PTB request object otherwise."""
+    if verify is True and cert is None and trust_env:
+        # Keyed by what httpx reads from the environment for it.
+        env = os.environ
+        return _default_ssl_context(env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
+    return _create_ssl_context(verify=verify, cert=cert, trust_env=trust_env)
+
+
+@contextlib.contextmanager
+def _one_ssl_context() -> Iterator[None]:
+    """Build the application's HTTP clients (PTB's HTTPXRequest) on one shared TLS context.
+
+    The rig builds an application per test and per restart, each with two HTTPX clients, and
+    talks plain http to loopback anyway. An SSLContext is safe to share; only the
+    application built here sees the patch (httpx makes the context when a client is built).
+    """
+    with mock.patch.object(httpx_transports, "create_ssl_context", _shared_ssl_context):
+        yield
+
+
+def build_rig_application(settings: Settings, clock: Clock, options: RuntimeOptions) -> App:
+    """`build_application` for the rig, on the shared TLS context."""
+    with _one_ssl_context():
+        return build_application(settings, clock=clock, options=options)
 
 
 def _chat(call: Call) -> int | None:
@@ -233,9 +274,7 @@ async def running_rig(
         emu.clock = clock
         async with serve(create_app(state)) as sim_url:
             settings = make_settings(tmp_path, emu.url, sim_url, **overrides)
-            app = build_application(
-                settings, clock=clock, options=_options(sim_url, **(options or {}))
-            )
+            app = build_rig_application(settings, clock, _options(sim_url, **(options or {})))
             rig = Rig(app, emu, state, sim_url, clock, settings, dict(options or {}))
             await start_with_updater(app)
             rig.running = True

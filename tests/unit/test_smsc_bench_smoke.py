@@ -52,8 +52,13 @@ def test_max_in_window_counts_a_sliding_minute() -> None:
 
 
 async def test_a_crash_loop_of_real_processes_stays_within_smscs_limits() -> None:
-    """Three real `python -m bot` processes, SIGKILLed in turn, each having polled once."""
-    right, wrong = await bench_crash_loop.run_both(restarts=3, every=3.0)
+    """Three real `python -m bot` processes, SIGKILLed in turn, each having polled once.
+
+    Each is killed once its first poll is decided, however long a loaded machine takes to get
+    there: `every` is only the bound for a process that never polls (then the test fails).
+    """
+    right, wrong = await bench_crash_loop.run_both(restarts=3, every=30.0)
+    assert right.undecided == wrong.undecided == 0  # every process polled before its kill
 
     assert right.requests >= 2  # the processes did reach SMSC...
     assert right.max_identical_60s <= bench_crash_loop.IDENTICAL_BUDGET  # ...within our budget
