@@ -11,7 +11,9 @@ Two runs side by side, each with its own SMSC simulator, Bot API emulator and da
 Everything runs on the real clock (the processes are real). Each process is killed as soon as
 its first poll is decided (its first poll is due 2 s after start): when its first request
 reaches SMSC (before it can read the answer), or when it logs that the poll failed without one
-(our budget said no). `every` seconds after it first answers /healthz it is killed anyway (a
+(our budget said no). The first process alone is killed only once its answer is read: with the
+login never proven, every later process would rightly wait (the lost answer may have been a
+failed login), which is the bad-password run's case, not this one's. `every` seconds after it first answers /healthz it is killed anyway (a
 process that never polled: counted apart, `undecided`). Both runs share the time.
 """
 
@@ -97,18 +99,34 @@ async def wait_healthy(port: int, proc: asyncio.subprocess.Process, within: floa
 
 
 async def first_poll_decided(
-    sim: SimulatorState, stderr: Stderr, proc: asyncio.subprocess.Process, *, within: float
+    sim: SimulatorState,
+    stderr: Stderr,
+    proc: asyncio.subprocess.Process,
+    *,
+    within: float,
+    answered: bool = False,
 ) -> bool:
-    """Wait until the bot's first request reached SMSC, or it logged a poll failed without one."""
+    """Wait until the bot's first request reached SMSC, or it logged a poll failed without one.
+
+    `answered`: wait for the answer to be read too (the first poll on a new database logs its
+    baseline), so the login is proven for every later process.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     before = len(sim.requests)
+
+    def decided() -> bool:
+        events = stderr.events()
+        if "poll_failed" in events:
+            return True
+        return "baseline" in events if answered else len(sim.requests) > before
+
     # The simulator offers no event to wait on, hence the short poll.
     while loop.time() < deadline and proc.returncode is None:
-        if len(sim.requests) > before or "poll_failed" in stderr.events():
+        if decided():
             return True
         await asyncio.sleep(0.02)
-    return len(sim.requests) > before or "poll_failed" in stderr.events()
+    return decided()
 
 
 async def run(
@@ -126,7 +144,7 @@ async def run(
         tmp_path = Path(tmp)
         db_path = tmp_path / "bot.sqlite3"
         async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-            for _ in range(restarts):
+            for restart in range(restarts):
                 env = bot_env(
                     emu.url,
                     sim_url,
@@ -139,8 +157,13 @@ async def run(
                     stderr = Stderr(proc)
                     await wait_healthy(int(env["PORT"]), proc)
                     # Killed right after its request reaches SMSC (the harshest moment: the
-                    # answer is never read), or once its poll failed without sending one.
-                    if not await first_poll_decided(sim, stderr, proc, within=every):
+                    # answer is never read), or once its poll failed without sending one. The
+                    # first process reads its answer: a login never proven would rightly hold
+                    # every later process back (the lost answer may have been a failed login).
+                    first = restart == 0
+                    if not await first_poll_decided(
+                        sim, stderr, proc, within=every, answered=first
+                    ):
                         undecided += 1
                     if proc.returncode is None:
                         proc.send_signal(signal.SIGKILL)
