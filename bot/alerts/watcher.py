@@ -198,13 +198,7 @@ class Watcher:
         if self._metrics is not None:
             self._metrics.items_skipped.inc(report.count)
             self._metrics.last_poll_skipped.set(report.count)
-        if report.count:
-            log.warning(
-                "Skipped %d unusable SMSC list items this poll (first: %s)",
-                report.count,
-                report.sample,
-                extra={"event": "smsc_items_skipped", "count": report.count},
-            )
+        report.warn(log, "this poll")
 
     async def _record_failure(self, err: SmscError, now: datetime) -> None:
         log.warning("SMSC poll failed: %s", err, extra={"event": "poll_failed", "code": err.code})
