@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from telegram import Message, Update
 
+from bot.context import Context
 from bot.smsc.errors import SmscError, SmscSlowError
+from bot.smsc.listing import TaskListing
 from bot.texts.error_words import translate_error
 from bot.texts.i18n import N_, SOURCE, Translator
 from bot.texts.markup import esc
@@ -30,6 +32,17 @@ def smsc_error_text(err: SmscError, t: Translator = SOURCE) -> str:
     if not text.endswith((".", "!", "?", ")")):
         text += "."
     return f"⚠️ {esc(text)}"
+
+
+async def task_listing_or_reply(
+    update: Update, context: Context, t: Translator
+) -> TaskListing | None:
+    """SMSC's task list (maybe cached), or None once the chat was told why there is none."""
+    try:
+        return await context.bot_data.services.smsc.task_listing()
+    except SmscError as err:
+        await reply(update, smsc_error_text(err, t))
+        return None
 
 
 def thread_of(update: Update) -> int | None:

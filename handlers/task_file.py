@@ -16,7 +16,7 @@ from bot.texts.freshness import freshness_note, with_note
 from bot.texts.i18n import N_
 from bot.texts.markup import esc, shorten
 from bot.texts.tasks import document_caption, format_size, task_status_text
-from handlers.common import reply, smsc_error_text, thread_of
+from handlers.common import reply, smsc_error_text, task_listing_or_reply, thread_of
 from handlers.language import translator_for
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,10 @@ async def get_command(update: Update, context: Context) -> None:
     if not query or len(query) > MAX_ARG:
         await reply(update, _(USAGE))
         return
-    services = context.bot_data.services
-    try:
-        listing = await services.smsc.task_listing()
-    except SmscError as err:
-        await reply(update, smsc_error_text(err, t))
+    listing = await task_listing_or_reply(update, context, t)
+    if listing is None:
         return
+    services = context.bot_data.services
     matches = find_task(list(listing.tasks), query)
     note = freshness_note(listing, services.clock.now(), t)  # an old list may lack a new task
     if not matches:

@@ -17,7 +17,7 @@ from bot.texts.i18n import Translator
 from bot.texts.markup import esc
 from bot.texts.tasks import STATUS_FILTERS, TasksPage, tasks_page
 from handlers.callbacks import STALE, answering
-from handlers.common import reply, smsc_error_text
+from handlers.common import reply, task_listing_or_reply
 from handlers.language import translator_for
 
 log = logging.getLogger(__name__)
@@ -49,13 +49,10 @@ async def tasks_command(update: Update, context: Context) -> None:
     if len(args) > 1 or (status_filter is not None and status_filter not in STATUS_FILTERS):
         await reply(update, _filter_usage(t))
         return
-    services = context.bot_data.services
-    try:
-        listing = await services.smsc.task_listing()
-    except SmscError as err:
-        await reply(update, smsc_error_text(err, t))
+    listing = await task_listing_or_reply(update, context, t)
+    if listing is None:
         return
-    note = freshness_note(listing, services.clock.now(), t)
+    note = freshness_note(listing, context.bot_data.services.clock.now(), t)
     page = tasks_page(listing.tasks, status_filter=status_filter, limit=room_for(note), t=t)
     message = update.effective_message
     if message is None:

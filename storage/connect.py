@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +52,8 @@ async def open_database(path: Path, *, now: datetime | None = None) -> Database:
     conn = aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
     await conn  # starts the worker thread; the connector above cannot fail
     db = Database(conn)
-    try:
+    # One exception type for "the database cannot be used", e.g. a file that is not SQLite.
+    async with _closed_on_failure(db, (sqlite3.Error,), f"cannot open database {path}"):
         async with db.execute("PRAGMA journal_mode=WAL") as cursor:
             row = await cursor.fetchone()
         mode = None if row is None else row["journal_mode"]
@@ -65,12 +67,6 @@ async def open_database(path: Path, *, now: datetime | None = None) -> Database:
         await db.execute("PRAGMA synchronous=NORMAL")
         await apply_migrations(db, now=now)
         record_file(db, path)  # to tell, later, that the file was deleted under us
-    except BaseException as exc:
-        await db.close()
-        # One exception type for "the database cannot be used", e.g. a file that is not SQLite.
-        if isinstance(exc, sqlite3.Error):
-            raise StorageError(f"cannot open database {path}: {exc}") from exc
-        raise
     return db
 
 
@@ -83,14 +79,23 @@ async def open_postgres(url: str, *, now: datetime | None = None) -> Database:
         # asyncpg's messages name the user at most, never the password; the URL is not echoed.
         raise StorageError(f"cannot open database {where}: {type(exc).__name__}: {exc}") from exc
     db = Database(conn)
-    try:
+    async with _closed_on_failure(db, pg.ERRORS, f"cannot migrate database {where}"):
         await apply_migrations(db, now=now)
+    return db
+
+
+@asynccontextmanager
+async def _closed_on_failure(
+    db: Database, errors: tuple[type[BaseException], ...], what: str
+) -> AsyncIterator[None]:
+    """Close the half-opened `db` on any failure; the backend's own `errors` become StorageError."""
+    try:
+        yield
     except BaseException as exc:
         await db.close()
-        if isinstance(exc, pg.ERRORS):
-            raise StorageError(f"cannot migrate database {where}: {exc}") from exc
+        if isinstance(exc, errors):
+            raise StorageError(f"{what}: {exc}") from exc
         raise
-    return db
 
 
 async def open_url(url: str, *, now: datetime | None = None) -> Database:

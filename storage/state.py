@@ -1,6 +1,6 @@
 """Small key/value state: last successful poll, last error, "problem already reported", ...
 
-Keys are dotted names owned by their writer (e.g. "watcher.last_poll_at"); "tasks.*" is
+Keys are dotted names owned by their writer (e.g. "watcher.last_poll"); "tasks.*" is
 reserved for storage itself (see `tasks.BASELINE_KEY`).
 """
 

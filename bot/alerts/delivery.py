@@ -22,6 +22,7 @@ from itertools import groupby
 from telegram.ext import ExtBot
 
 import storage
+from bot.aio import wait_first
 from bot.alerts.ledger import Sent, SentLedger
 from bot.alerts.model import AlertKind
 from bot.alerts.sender import AlertSender, Outcome, backoff
@@ -142,19 +143,8 @@ class Deliverer:
             return
         if delay is not None and delay <= timedelta(0):
             return  # something is due already (checked before any waiter exists to leak)
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = (
-            asyncio.ensure_future(self._clock.sleep(delay.total_seconds()))
-            if delay is not None
-            else None
-        )
-        pending = {waiter} | ({sleeper} if sleeper else set())
-        try:
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in pending:
-                fut.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        sleep = () if delay is None else (self._clock.sleep(delay.total_seconds()),)
+        await wait_first(self._wake.wait(), *sleep)
 
     def request_stop(self) -> None:
         """Start no new pass; the one in flight goes on until stop() or cancel_pass()."""

@@ -45,7 +45,7 @@ from bot.smsc.parsing import NO_SKIPS, SkipReport, collect_skipped
 log = logging.getLogger(__name__)
 
 _LAST_POLL_KEY = "watcher.last_poll"  # read through Watcher.last_poll
-PROBLEM_KEY = "watcher.problem"  # the persistent SMSC problem already reported, if any
+_PROBLEM_KEY = "watcher.problem"  # the persistent SMSC problem already reported, if any
 FRESH_ENOUGH = 2.0  # seconds: a poll reuses a list only that recent (e.g. a concurrent /tasks)
 
 _FINAL = frozenset(int(s) for s in TaskStatus if s.is_final)
@@ -169,7 +169,7 @@ class Watcher:
             now=now,
             finished=finished,
         )
-        recovered = await storage.get_state(self._db, PROBLEM_KEY)
+        recovered = await storage.get_state(self._db, _PROBLEM_KEY)
         async with self._db.transaction():  # alerts and the state they imply, at once
             new = await storage.record_outcomes(self._db, diff.outcomes, now)
             diff = replace(diff, alerts=[a for a in diff.alerts if a.task_id in new])
@@ -177,7 +177,7 @@ class Watcher:
             if recovered is not None:
                 alerts.append(to_outbox(SmscRecoveredAlert(recovered)))
             await storage.record_poll(self._db, tasks=diff.changed, alerts=alerts, now=now)
-            await storage.set_state(self._db, PROBLEM_KEY, None, now)
+            await storage.set_state(self._db, _PROBLEM_KEY, None, now)
             await storage.set_state(self._db, _LAST_POLL_KEY, now.isoformat(), now)
         self.polls += 1
         if not baseline:
@@ -198,19 +198,13 @@ class Watcher:
         if self._metrics is not None:
             self._metrics.items_skipped.inc(report.count)
             self._metrics.last_poll_skipped.set(report.count)
-        if report.count:
-            log.warning(
-                "Skipped %d unusable SMSC list items this poll (first: %s)",
-                report.count,
-                report.sample,
-                extra={"event": "smsc_items_skipped", "count": report.count},
-            )
+        report.warn(log, "this poll")
 
     async def _record_failure(self, err: SmscError, now: datetime) -> None:
         log.warning("SMSC poll failed: %s", err, extra={"event": "poll_failed", "code": err.code})
         if not isinstance(err, SmscAuthError | SmscIpBlockedError):
             return  # transient: timeouts, rate limits, 5xx — /status shows them, chats are spared
-        if await storage.get_state(self._db, PROBLEM_KEY) is not None:
+        if await storage.get_state(self._db, _PROBLEM_KEY) is not None:
             return  # already reported once
         problem = str(err)
         alert = to_outbox(SmscProblemAlert(problem))
@@ -218,6 +212,6 @@ class Watcher:
             await storage.record_poll(
                 self._db, tasks=[], alerts=[alert], now=now, mark_baseline=False
             )
-            await storage.set_state(self._db, PROBLEM_KEY, problem, now)
+            await storage.set_state(self._db, _PROBLEM_KEY, problem, now)
         if self._on_alerts is not None:
             self._on_alerts()

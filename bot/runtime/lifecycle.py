@@ -24,6 +24,8 @@ from typing import Any
 
 from telegram.ext import SimpleUpdateProcessor
 
+from bot.aio import wait_first
+
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -150,13 +152,7 @@ class Lifecycle:
         if also is None:
             await requested.wait()
             return
-        waiters = {asyncio.ensure_future(requested.wait()), asyncio.ensure_future(also.wait())}
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
+        await wait_first(requested.wait(), also.wait())
         self.request_stop("stop event")
 
     def stopped(self) -> None:

@@ -132,7 +132,7 @@ async def webhook(request: web.Request) -> web.Response:
 
 
 def _refused(intake: UpdateIntake, reason: str, why: str, request: web.Request) -> None:
-    intake.stats.refused[reason] = intake.stats.refused.get(reason, 0) + 1
+    intake.count_refusal(reason)
     intake.logs.warning(
         "webhook request refused: %s (from %s)",
         why,

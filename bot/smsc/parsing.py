@@ -109,6 +109,23 @@ class SkipReport:
         """Both reports as one (the first sample is kept)."""
         return SkipReport(self.count + other.count, self.sample or other.sample)
 
+    def warn(self, logger: logging.Logger, scope: str = "") -> None:
+        """Log one warning for all the skipped items (none when there are none).
+
+        `scope` follows the count ("this poll"); `logger` is the caller's, so the line says
+        who skipped them.
+        """
+        if not self.count:
+            return
+        what = f"unusable SMSC list items {scope}" if scope else "unusable SMSC list items"
+        logger.warning(
+            "Skipped %d %s (first: %s)",
+            self.count,
+            what,
+            self.sample,
+            extra={"event": "smsc_items_skipped", "count": self.count},
+        )
+
 
 NO_SKIPS = SkipReport()
 
@@ -189,13 +206,8 @@ def _report(report: SkipReport) -> None:
     if collector is not None:
         collector.pages += 1
         collector.report += report
-    elif report.count:
-        log.warning(
-            "Skipped %d unusable SMSC list items (first: %s)",
-            report.count,
-            report.sample,
-            extra={"event": "smsc_items_skipped", "count": report.count},
-        )
+    else:
+        report.warn(log)
 
 
 def parse_task(item: object) -> Task | None:

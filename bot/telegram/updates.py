@@ -160,6 +160,10 @@ class UpdateIntake:
         )
         return False
 
+    def count_refusal(self, reason: str) -> None:
+        """Count a webhook request refused for `reason` (for /metrics)."""
+        self.stats.refused[reason] = self.stats.refused.get(reason, 0) + 1
+
     def decode(self, data: object, bot: Bot) -> Update | None:
         """The Update for `data`, or None (logged, counted) when it cannot be parsed."""
         if not self.check(data):
