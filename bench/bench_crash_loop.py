@@ -13,8 +13,9 @@ its first poll is decided (its first poll is due 2 s after start): when its firs
 reaches SMSC (before it can read the answer), or when it logs that the poll failed without one
 (our budget said no). The first process alone is killed only once its answer is read: with the
 login never proven, every later process would rightly wait (the lost answer may have been a
-failed login), which is the bad-password run's case, not this one's. `every` seconds after it first answers /healthz it is killed anyway (a
-process that never polled: counted apart, `undecided`). Both runs share the time.
+failed login), which is the bad-password run's case, not this one's. `every` seconds after
+it first answers /healthz it is killed anyway (a process that never polled: counted apart,
+`undecided`). Both runs share the time.
 """
 
 from __future__ import annotations
