@@ -14,31 +14,16 @@ from aiohttp import web
 from bot.clock import FakeClock
 from bot.smsc.client import SmscClient
 from bot.smsc.errors import (
-    SmscApiError,
-    SmscAuthError,
     SmscBadResponseError,
     SmscConnectionError,
     SmscError,
     SmscHttpError,
     SmscIpBlockedError,
-    SmscNotFoundError,
-    SmscParameterError,
-    SmscRateLimitedError,
     SmscTimeoutError,
-    SmscUnknownApiError,
 )
 from bot.smsc.simulator import Fault
 from tests.fakes.rig import serve
-from tests.fakes.smsc_support import Sim, add_tasks, fake_smsc, make_client
-
-ERRORS: dict[int, type[SmscApiError]] = {
-    1: SmscParameterError,
-    2: SmscAuthError,
-    4: SmscIpBlockedError,
-    5: SmscNotFoundError,
-    9: SmscRateLimitedError,
-    7: SmscUnknownApiError,
-}
+from tests.fakes.smsc_support import ERRORS, Sim, add_tasks, fake_smsc, make_client
 
 
 @pytest.mark.parametrize("fmt", [0, 1, 2, 3])
