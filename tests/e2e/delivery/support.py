@@ -13,11 +13,11 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 import storage
 from bot.tg_emulator import Call
+from tests.fakes.endpoints import get_endpoint
 from tests.fakes.rig import ADMIN_CHAT, TEAM_GROUP, Rig
 
 CHATS = (ADMIN_CHAT, TEAM_GROUP)
@@ -51,23 +51,11 @@ async def set_read_only(rig: Rig, *, on: bool) -> None:
 
 
 async def healthz(rig: Rig) -> tuple[int, str]:
-    web = rig.services.web
-    assert web is not None
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{web.port}/healthz") as resp,
-    ):
-        return resp.status, await resp.text()
+    return await get_endpoint(rig, "/healthz")
 
 
 async def metrics_text(rig: Rig) -> str:
-    web = rig.services.web
-    assert web is not None
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{web.port}/metrics") as resp,
-    ):
-        return await resp.text()
+    return (await get_endpoint(rig, "/metrics"))[1]
 
 
 async def step_until(
