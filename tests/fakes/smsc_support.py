@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from bot.clock import FakeClock
+from bot.smsc.budget import BudgetStore
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
 from bot.smsc.errors import (
     SmscApiError,
@@ -65,6 +66,7 @@ def make_client(
     clock: FakeClock,
     *,
     credentials: SmscCredentials | None = None,
+    budget: BudgetStore | None = None,
     **config: Any,
 ) -> SmscClient:
     """Build a client for the simulator at `url` with the right password by default."""
@@ -73,6 +75,7 @@ def make_client(
         credentials or SmscCredentials(login=LOGIN, password=PASSWORD),
         config=SmscClientConfig(base_url=url + "/", **config),
         clock=clock,
+        budget=budget,
     )
 
 

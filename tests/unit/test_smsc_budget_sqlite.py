@@ -15,13 +15,21 @@ import pytest
 import storage
 from bot.clock import FakeClock
 from bot.smsc.budget import MemoryBudgetStore, Ticket, scope_of
-from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
+from bot.smsc.client import SmscClient, SmscCredentials
 from bot.smsc.errors import SmscAuthError, SmscBudgetError
 from bot.smsc.etiquette import RequestKey, Throttle
 from bot.smsc.simulator import Fault
 from storage.smsc_budget import SqliteBudgetStore, budget_rows
 from tests.fakes.budget_support import LIST, budget
-from tests.fakes.smsc_support import LOGIN, PASSWORD, WRONG_PASSWORD, Sim, add_tasks, until
+from tests.fakes.smsc_support import (
+    LOGIN,
+    PASSWORD,
+    WRONG_PASSWORD,
+    Sim,
+    add_tasks,
+    make_client,
+    until,
+)
 
 # --- SQLite: the same budget for every process on one database ---------------------------------
 
@@ -55,13 +63,7 @@ async def test_the_table_holds_no_credentials_and_no_file_names(
     path = tmp_path / "bot.sqlite3"
     db = await storage.open_database(path)
     try:
-        client = SmscClient(
-            session,
-            SmscCredentials(login=LOGIN, password=PASSWORD),
-            config=SmscClientConfig(base_url=sim.url),
-            clock=clock,
-            budget=SqliteBudgetStore(db),
-        )
+        client = make_client(session, sim.url, clock, budget=SqliteBudgetStore(db))
         await client.list_tasks()
         await client.download(tmp_path, name="task_2.csv")
         rows = await budget_rows(db)
@@ -84,11 +86,10 @@ async def test_a_restarted_client_honours_the_failed_login_of_the_last(
     add_tasks(sim.state, 1)
     db = await storage.open_database(tmp_path / "bot.sqlite3")
     wrong = SmscCredentials(login=LOGIN, password=WRONG_PASSWORD)
-    config = SmscClientConfig(base_url=sim.url)
     try:
         for _ in range(8):  # a crash loop: a new client (process) every 7 s
-            client = SmscClient(
-                session, wrong, config=config, clock=clock, budget=SqliteBudgetStore(db)
+            client = make_client(
+                session, sim.url, clock, credentials=wrong, budget=SqliteBudgetStore(db)
             )
             with pytest.raises(SmscAuthError) as info:
                 await client.list_tasks()
@@ -109,13 +110,7 @@ async def test_a_broken_budget_store_falls_back_to_the_in_process_limits(
 ) -> None:
     add_tasks(sim.state, 1)
     db = await storage.open_database(tmp_path / "bot.sqlite3")
-    client = SmscClient(
-        session,
-        SmscCredentials(login=LOGIN, password=PASSWORD),
-        config=SmscClientConfig(base_url=sim.url),
-        clock=clock,
-        budget=SqliteBudgetStore(db),
-    )
+    client = make_client(session, sim.url, clock, budget=SqliteBudgetStore(db))
     await storage.close_database(db)
     for _ in range(2):
         await client.list_page(cnt=3)
@@ -136,13 +131,7 @@ async def test_a_database_locked_by_another_process_does_not_stop_requests(
     other = sqlite3.connect(path, isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        client = SmscClient(
-            session,
-            SmscCredentials(login=LOGIN, password=PASSWORD),
-            config=SmscClientConfig(base_url=sim.url),
-            clock=clock,
-            budget=SqliteBudgetStore(db),
-        )
+        client = make_client(session, sim.url, clock, budget=SqliteBudgetStore(db))
         assert [t.id for t in await client.list_tasks()] == [1]
         assert client.stats.budget_unavailable == 1
     finally:
@@ -157,16 +146,12 @@ async def test_error_9_in_a_fault_leaves_a_backoff_for_the_next_process(
     add_tasks(sim.state, 1)
     sim.state.inject(Fault("error", code=9))
     db = await storage.open_database(tmp_path / "bot.sqlite3")
-    creds = SmscCredentials(login=LOGIN, password=PASSWORD)
-    config = SmscClientConfig(base_url=sim.url)
     try:
-        first = SmscClient(session, creds, config=config, clock=clock, budget=SqliteBudgetStore(db))
+        first = make_client(session, sim.url, clock, budget=SqliteBudgetStore(db))
         with pytest.raises(Exception, match="SMSC answered error 9"):
             await first.list_tasks()
         clock.advance(10)  # past the global pause, inside the key's minute
-        second = SmscClient(
-            session, creds, config=config, clock=clock, budget=SqliteBudgetStore(db)
-        )
+        second = make_client(session, sim.url, clock, budget=SqliteBudgetStore(db))
         with pytest.raises(Exception, match="waiting out SMSC's error 9") as info:
             await second.list_tasks()
         assert getattr(info.value, "sent", True) is False
@@ -192,13 +177,7 @@ async def test_a_cancelled_request_still_counts_in_the_budget(
 ) -> None:
     add_tasks(sim.state, 1)
     store = MemoryBudgetStore()
-    client = SmscClient(
-        session,
-        SmscCredentials(login=LOGIN, password=PASSWORD),
-        config=SmscClientConfig(base_url=sim.url),
-        clock=clock,
-        budget=store,
-    )
+    client = make_client(session, sim.url, clock, budget=store)
     sim.state.inject(Fault("slow", seconds=30))
     # A download runs in its caller's task (lists are shielded flights nobody cancels).
     call = asyncio.ensure_future(client.download(tmp_path, task_id=1))
