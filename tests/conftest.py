@@ -24,8 +24,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 SECRETS = (
     "123456:TEST-token",  # the emulator's and the rig's bot tokens start with this
     "s3cret-Passw0rd",  # tests/fakes/rig.py
-    "pa55-Секрет-0xC0FFEE",  # tests/integration/test_smsc_client.py
-    "key-6f1c2a9d4b7e",  # tests/integration/test_smsc_client.py
+    "pa55-Секрет-0xC0FFEE",  # tests/fakes/smsc_support.py
+    "key-6f1c2a9d4b7e",  # tests/fakes/smsc_support.py
     "s3cret_Hook-token",  # the webhook secret in tests/e2e/test_hosted.py
     "pg-Pa55word-C0FFEE",  # the PostgreSQL password, tests/fakes/pg_support.py
 )

@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask
 from storage.smsc_budget import budget_rows
+from tests.fakes.endpoints import get_endpoint
 from tests.fakes.rig import ADMIN_CHAT, PASSWORD, Rig, running_rig
 from tests.fakes.smsc_support import identical_bursts
 
@@ -25,16 +25,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 def add_tasks(rig: Rig, count: int = 3) -> None:
     for i in range(1, count + 1):
         rig.sim.add_task(SimTask(i, f"Task {i}", TaskStatus.COMPLETED))
-
-
-async def get(rig: Rig, path: str) -> tuple[int, str]:
-    web = rig.services.web
-    assert web is not None
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{web.port}{path}") as resp,
-    ):
-        return resp.status, await resp.text()
 
 
 async def test_restarts_never_send_more_than_two_identical_requests_a_minute(rig: Rig) -> None:
@@ -71,16 +61,16 @@ async def test_a_wrong_password_costs_one_failed_login_per_ten_minutes(tmp_path:
 async def test_readyz_wants_a_poll_of_this_process(rig: Rig) -> None:
     add_tasks(rig)
     await rig.poll()
-    assert await get(rig, "/readyz") == (200, "ready\n")
+    assert await get_endpoint(rig, "/readyz") == (200, "ready\n")
 
     await rig.restart()  # the database remembers the last poll; this process has none yet
 
-    status, text = await get(rig, "/readyz")
+    status, text = await get_endpoint(rig, "/readyz")
     assert status == 503
     assert "no SMSC poll yet" in text
     assert await rig.services.watcher.last_poll() is not None
     await rig.poll()
-    assert await get(rig, "/readyz") == (200, "ready\n")
+    assert await get_endpoint(rig, "/readyz") == (200, "ready\n")
 
 
 async def test_tasks_after_http_500_shows_the_old_list_saying_so(rig: Rig) -> None:

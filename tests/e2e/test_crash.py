@@ -14,6 +14,7 @@ from bot.smsc.simulator import SimulatorState, create_app
 from bot.tg_emulator import ApiFailure, TelegramEmulator
 from tests.fakes.rig import LOGIN, PASSWORD, TOKEN, bot_env, bot_process, free_port, serve
 from tests.fakes.smsc_support import until
+from tests.fakes.storage_support import failed_alert
 
 REPO = Path(__file__).resolve().parents[2]
 CHATS = [7001, 7002, 7003, 7004, 7005]
@@ -27,19 +28,7 @@ async def seed(db_path: Path) -> None:
     try:
         for chat in CHATS:
             await storage.subscribe(conn, chat, None, now)
-        task = {
-            "id": 77,
-            "name": "crash test",
-            "status": 4,
-            "created_raw": "",
-            "time_raw": "",
-            "created": None,
-            "time": None,
-            "file": "",
-        }
-        alert = storage.NewAlert(
-            kind="failed", task_id=77, payload={"task": task, "detected_at": now.isoformat()}
-        )
+        alert = failed_alert(77, "crash test", now)
         await storage.record_poll(
             conn, tasks=[storage.TaskSnapshot(77, 4, "crash test")], alerts=[alert], now=now
         )

@@ -29,28 +29,11 @@ from tests.fakes.ha_support import (
 from tests.fakes.pg_support import PgServer
 from tests.fakes.rig import LOGIN, PASSWORD, TOKEN, serve
 from tests.fakes.smsc_support import identical_bursts
+from tests.fakes.storage_support import failed_alert
 
 CHATS = [8000 + n for n in range(100)]
 TASK = 501  # completes: the watcher's alert with the CSV (sendDocument)
 LATER = 502  # fails later, during the rolling restart (sendMessage)
-
-
-def _failed_alert(task_id: int) -> storage.NewAlert:
-    task = {
-        "id": task_id,
-        "name": "rolled",
-        "status": 4,
-        "created_raw": "",
-        "time_raw": "",
-        "created": None,
-        "time": None,
-        "file": "",
-    }
-    return storage.NewAlert(
-        kind="failed",
-        task_id=task_id,
-        payload={"task": task, "detected_at": datetime.now(UTC).isoformat()},
-    )
 
 
 async def _check_endpoints(replicas: Replicas, lead: str) -> None:
@@ -110,7 +93,7 @@ async def _roll_all(
 ) -> None:
     """Phase 2: queue an alert, replace every replica in turn; nothing lost, nothing twice."""
     now = datetime.now(UTC)
-    await storage.record_poll(watch, tasks=[], alerts=[_failed_alert(LATER)], now=now)
+    await storage.record_poll(watch, tasks=[], alerts=[failed_alert(LATER, "rolled", now)], now=now)
     await replicas.start(killed + "b")  # the killed one comes back under a new name
     await replicas.healthy(killed + "b")
     for old in [r for r in replicas.running if r != killed + "b"]:

@@ -15,12 +15,12 @@ import pytest
 import storage
 from bot.clock import FakeClock
 from bot.runtime.lifecycle import StopTimes
-from bot.runtime.serving import run_webhook
 from bot.runtime.web import SECRET_HEADER
 from bot.settings import Settings
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import Fault, SimTask, SimulatorState, create_app
 from bot.tg_emulator import ApiFailure, TelegramEmulator
+from tests.fakes.endpoints import get_endpoint
 from tests.fakes.rig import (
     ADMIN_CHAT,
     LOGIN,
@@ -30,11 +30,10 @@ from tests.fakes.rig import (
     Rig,
     bot_env,
     bot_process,
-    free_port,
-    make_settings,
     running_rig,
     serve,
 )
+from tests.fakes.webhook_support import webhook_bot
 
 
 @pytest.fixture
@@ -43,34 +42,24 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         yield rig
 
 
-async def get(rig: Rig, path: str) -> tuple[int, str]:
-    web = rig.services.web
-    assert web is not None
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{web.port}{path}") as resp,
-    ):
-        return resp.status, await resp.text()
-
-
 async def test_health_and_readiness(rig: Rig) -> None:
-    assert await get(rig, "/healthz") == (200, "ok\n")
-    status, text = await get(rig, "/readyz")
+    assert await get_endpoint(rig, "/healthz") == (200, "ok\n")
+    status, text = await get_endpoint(rig, "/readyz")
     assert status == 503
     assert "no SMSC poll yet" in text
     rig.sim.inject(Fault("error", code=4))
     await rig.poll()
-    status, text = await get(rig, "/readyz")
+    status, text = await get_endpoint(rig, "/readyz")
     assert status == 503
     assert "blocked" in text  # says why
     rig.clock.advance(31 * 60)  # past the client's pause after error 4
     await rig.poll()
-    assert await get(rig, "/readyz") == (200, "ready\n")
+    assert await get_endpoint(rig, "/readyz") == (200, "ready\n")
 
 
 async def test_health_fails_when_the_database_does(rig: Rig) -> None:
     await rig.services.db.close()
-    status, text = await get(rig, "/healthz")
+    status, text = await get_endpoint(rig, "/healthz")
     assert status == 503
     assert "database" in text
 
@@ -79,7 +68,7 @@ async def test_metrics_before_and_after_an_smsc_fault(rig: Rig) -> None:
     rig.sim.add_task(SimTask(1, "secret-task-name", TaskStatus.COMPLETED))
     await rig.poll()
     await rig.reply_text(ADMIN_CHAT, "/tasks")
-    status, text = await get(rig, "/metrics")
+    status, text = await get_endpoint(rig, "/metrics")
     assert status == 200
     assert 'smsc_requests_total{code="",kind="list",outcome="ok"}' in text
     assert 'watcher_polls_total{outcome="ok"} 1.0' in text
@@ -89,7 +78,7 @@ async def test_metrics_before_and_after_an_smsc_fault(rig: Rig) -> None:
     assert "alerts_queued 0.0" in text
     rig.sim.inject(Fault("error", code=4))
     await rig.poll()
-    _, text = await get(rig, "/metrics")
+    _, text = await get_endpoint(rig, "/metrics")
     assert 'smsc_requests_total{code="4",kind="list",outcome="api_error"} 1.0' in text
     assert 'watcher_polls_total{outcome="error"} 1.0' in text
     # No chat ids or task names as label values.
@@ -119,46 +108,32 @@ async def test_sigterm_path_during_fan_out_loses_no_alert(tmp_path: Path) -> Non
 
 async def test_webhook_mode(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    sim.add_task(SimTask(3, "via webhook", TaskStatus.COMPLETED))
-    port = free_port()
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        settings = make_settings(
-            tmp_path,
-            emu.url,
-            sim_url,
-            webhook_url=f"http://127.0.0.1:{port}/telegram/hook",
-            webhook_secret="s3cret_Hook-token",
-            port=port,
-        )
-        stop = asyncio.Event()
-        runner = asyncio.create_task(run_webhook(settings, stop))
-        try:
-            calls = await emu.wait_for("setWebhook", timeout=10)
-            assert calls[0].params["url"] == f"http://127.0.0.1:{port}/telegram/hook"
-            assert calls[0].params["secret_token"] == "s3cret_Hook-token"
-            assert emu.calls_to("getUpdates") == []  # no polling in webhook mode
-            emu.send_message(ADMIN_CHAT, "/tasks")  # posted to our webhook by the emulator
-            reply = await emu.wait_for("sendMessage", timeout=10)
-            assert "#3" in reply[0].params["text"]
-            async with aiohttp.ClientSession() as http:
-                url = f"http://127.0.0.1:{port}/telegram/hook"
-                body = '{"update_id": 1, "message": {"text": "evil-body"}}'
-                async with http.post(url, data=body) as resp:
-                    assert resp.status == 403
-                async with http.post(url, data=body, headers={SECRET_HEADER: "wrong"}) as resp:
-                    assert resp.status == 403
-                async with http.post(
-                    url, data="not json", headers={SECRET_HEADER: "s3cret_Hook-token"}
-                ) as resp:
-                    assert resp.status == 400
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    assert resp.status == 200
-            assert "evil-body" not in caplog.text
-            assert "wrong or missing secret token" in caplog.text
-        finally:
-            stop.set()
-            await asyncio.wait_for(runner, 15)
+    async with webhook_bot(
+        tmp_path, tasks=[SimTask(3, "via webhook", TaskStatus.COMPLETED)]
+    ) as bot:
+        emu, port = bot.emu, bot.port
+        calls = await emu.wait_for("setWebhook", timeout=10)
+        assert calls[0].params["url"] == f"http://127.0.0.1:{port}/telegram/hook"
+        assert calls[0].params["secret_token"] == "s3cret_Hook-token"
+        assert emu.calls_to("getUpdates") == []  # no polling in webhook mode
+        emu.send_message(ADMIN_CHAT, "/tasks")  # posted to our webhook by the emulator
+        reply = await emu.wait_for("sendMessage", timeout=10)
+        assert "#3" in reply[0].params["text"]
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/telegram/hook"
+            body = '{"update_id": 1, "message": {"text": "evil-body"}}'
+            async with http.post(url, data=body) as resp:
+                assert resp.status == 403
+            async with http.post(url, data=body, headers={SECRET_HEADER: "wrong"}) as resp:
+                assert resp.status == 403
+            async with http.post(
+                url, data="not json", headers={SECRET_HEADER: "s3cret_Hook-token"}
+            ) as resp:
+                assert resp.status == 400
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 200
+        assert "evil-body" not in caplog.text
+        assert "wrong or missing secret token" in caplog.text
     started = [r for r in caplog.records if r.getMessage() == "bot started"]
     stopped = [r for r in caplog.records if r.getMessage() == "bot stopped"]
     assert (len(started), len(stopped)) == (1, 1)  # resources opened and closed exactly once

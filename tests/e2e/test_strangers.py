@@ -18,25 +18,19 @@ from typing import Any
 import aiohttp
 
 from bot.clock import FakeClock
-from bot.runtime.serving import run_webhook
 from bot.runtime.web import SECRET_HEADER
 from bot.smsc.models import TaskStatus
-from bot.smsc.simulator import SimTask, SimulatorState, create_app
+from bot.smsc.simulator import SimTask
 from bot.telegram.pacing import TelegramRateLimiter
-from bot.tg_emulator import Call, TelegramEmulator
+from bot.tg_emulator import Call
 from handlers.access import gate_of
 from tests.fakes.rig import (
     ADMIN_CHAT,
-    LOGIN,
-    PASSWORD,
     STRANGER,
-    TOKEN,
     Rig,
-    free_port,
-    make_settings,
     running_rig,
-    serve,
 )
+from tests.fakes.webhook_support import SECRET, webhook_bot
 
 STRANGERS = range(900_001, 900_201)  # 200 private chats outside the allowlist
 
@@ -145,40 +139,23 @@ async def test_stranger_memory_is_bounded(tmp_path: Path) -> None:
 
 
 async def test_webhook_flood_does_not_delay_allowed_commands(tmp_path: Path) -> None:
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    sim.add_task(SimTask(3, "via webhook", TaskStatus.COMPLETED))
-    port = free_port()
-    secret = "s3cret_Hook-token"
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        settings = make_settings(
-            tmp_path,
-            emu.url,
-            sim_url,
-            webhook_url=f"http://127.0.0.1:{port}/telegram/hook",
-            webhook_secret=secret,
-            port=port,
-        )
-        stop = asyncio.Event()
-        runner = asyncio.create_task(run_webhook(settings, stop))
-        try:
-            await emu.wait_for("setWebhook", timeout=10)
-            url = f"http://127.0.0.1:{port}/telegram/hook"
-            async with aiohttp.ClientSession() as http:
+    async with webhook_bot(
+        tmp_path, tasks=[SimTask(3, "via webhook", TaskStatus.COMPLETED)]
+    ) as bot:
+        emu = bot.emu
+        async with aiohttp.ClientSession() as http:
 
-                async def post(update_id: int) -> int:
-                    body = json.dumps(_stranger_update(update_id))
-                    async with http.post(url, data=body, headers={SECRET_HEADER: secret}) as r:
-                        return r.status
+            async def post(update_id: int) -> int:
+                body = json.dumps(_stranger_update(update_id))
+                async with http.post(bot.url, data=body, headers={SECRET_HEADER: SECRET}) as r:
+                    return r.status
 
-                statuses = await asyncio.gather(*(post(i) for i in range(1, 501)))
-            assert set(statuses) == {200}
-            emu.send_message(ADMIN_CHAT, "/tasks")
-            replies = await emu.wait_for("sendMessage", chat_id=ADMIN_CHAT, timeout=20)
-            assert "#3" in replies[0].params["text"]
-            assert len(emu.calls_to("sendMessage", chat_id=STRANGER)) <= 1
-        finally:
-            stop.set()
-            await asyncio.wait_for(runner, 15)
+            statuses = await asyncio.gather(*(post(i) for i in range(1, 501)))
+        assert set(statuses) == {200}
+        emu.send_message(ADMIN_CHAT, "/tasks")
+        replies = await emu.wait_for("sendMessage", chat_id=ADMIN_CHAT, timeout=20)
+        assert "#3" in replies[0].params["text"]
+        assert len(emu.calls_to("sendMessage", chat_id=STRANGER)) <= 1
 
 
 def _stranger_update(update_id: int) -> dict[str, Any]:

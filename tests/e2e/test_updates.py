@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from telegram.error import InvalidToken
 
@@ -22,6 +21,7 @@ from bot.clock import FakeClock
 from bot.smsc.simulator import SimulatorState, create_app
 from bot.telegram.updates import BACKOFF_CAP, QUEUE_STUCK_AFTER, UpdateIntake
 from bot.tg_emulator import ApiFailure, TelegramEmulator
+from tests.fakes.endpoints import get_endpoint
 from tests.fakes.rig import (
     ADMIN_CHAT,
     LOGIN,
@@ -74,17 +74,6 @@ BAD_UPDATES: dict[str, dict[str, Any]] = {
 }
 
 
-async def http_get(rig: Rig, path: str) -> tuple[int, str]:
-    """GET one of the bot's own endpoints."""
-    web = rig.services.web
-    assert web is not None
-    async with (
-        aiohttp.ClientSession() as http,
-        http.get(f"http://127.0.0.1:{web.port}{path}") as resp,
-    ):
-        return resp.status, await resp.text()
-
-
 def intake_of(rig: Rig) -> UpdateIntake:
     """The bot's update intake (decoding, backoff, loop health)."""
     return rig.app.bot_data.updates
@@ -106,10 +95,10 @@ async def test_polling_skips_an_update_the_library_cannot_parse(
         assert polls < 20  # no hot loop (it was ~400 calls a second)
         kind = next(k for k in bad if k != "update_id")
         assert intake_of(rig).stats.unparseable == {kind: 1}
-        status, metrics = await http_get(rig, "/metrics")
+        status, metrics = await get_endpoint(rig, "/metrics")
         assert status == 200
         assert f'telegram_updates_unparseable_total{{type="{kind}"}} 1.0' in metrics
-        assert (await http_get(rig, "/healthz"))[0] == 200
+        assert (await get_endpoint(rig, "/healthz"))[0] == 200
     lines = [r for r in caplog.records if getattr(r, "event", "") == "update_unparseable"]
     assert len(lines) == 1
     assert f"update_id={bad['update_id']} type={kind}" in lines[0].getMessage()
@@ -174,21 +163,21 @@ async def test_healthz_is_503_when_get_updates_is_wedged(tmp_path: Path) -> None
     async with running_rig(tmp_path) as rig:
         intake = intake_of(rig)
         await rig.reply_text(ADMIN_CHAT, "/help")
-        assert await http_get(rig, "/healthz") == (200, "ok\n")
+        assert await get_endpoint(rig, "/healthz") == (200, "ok\n")
         health_clock = FakeClock(autoadvance=True)
         health_clock.advance(time.monotonic())
         intake.clock = health_clock
         rig.emu.fail("getUpdates", ApiFailure.timeout(), count=1)  # answers never
         await rig.emu.wait_for("getUpdates", predicate=lambda c: c.status == 0, timeout=10)
         health_clock.advance(30)
-        assert (await http_get(rig, "/healthz"))[0] == 200  # a long poll may take that long
+        assert (await get_endpoint(rig, "/healthz"))[0] == 200  # a long poll may take that long
         health_clock.advance(3 * 1 + 60)
-        status, text = await http_get(rig, "/healthz")
+        status, text = await get_endpoint(rig, "/healthz")
         assert status == 503
         assert "no getUpdates round trip finished" in text
         rig.emu.release_held()
         await rig.reply_text(ADMIN_CHAT, "/help")  # the loop recovers; so does health
-        assert await http_get(rig, "/healthz") == (200, "ok\n")
+        assert await get_endpoint(rig, "/healthz") == (200, "ok\n")
 
 
 async def test_healthz_is_503_when_polling_has_stopped(tmp_path: Path) -> None:
@@ -196,7 +185,7 @@ async def test_healthz_is_503_when_polling_has_stopped(tmp_path: Path) -> None:
         # 401 is PTB's InvalidToken: its polling loop gives up for good.
         rig.emu.fail("getUpdates", ApiFailure(401, "Unauthorized"), count=1)
         await until(lambda: intake_of(rig).problem(rig.app) is not None, within=10)
-        status, text = await http_get(rig, "/healthz")
+        status, text = await get_endpoint(rig, "/healthz")
         assert status == 503
         assert "update polling stopped" in text
         assert rig.app.updater is not None

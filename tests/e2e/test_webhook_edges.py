@@ -7,60 +7,19 @@ traceback; refusals are logged at most once a minute per reason.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
 from yarl import URL
 
-from bot.clock import FakeClock
-from bot.runtime.serving import run_webhook
 from bot.runtime.web import SECRET_HEADER, webhook_path_key
-from bot.smsc.simulator import SimulatorState, create_app
-from bot.tg_emulator import TelegramEmulator
-from tests.fakes.rig import ADMIN_CHAT, LOGIN, PASSWORD, TOKEN, free_port, make_settings, serve
+from tests.fakes.rig import ADMIN_CHAT
+from tests.fakes.webhook_support import SECRET, webhook_bot
 
-SECRET = "s3cret_Hook-token"
 PRIVATE = "personal-words-never-logged"
-
-
-@dataclass
-class Hooked:
-    """A bot in webhook mode, its emulator and where it listens."""
-
-    emu: TelegramEmulator
-    port: int
-    url: str  # WEBHOOK_URL as configured
-
-    def local(self, path: str) -> str:
-        """A URL on the bot's own server."""
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@contextlib.asynccontextmanager
-async def webhook_bot(tmp_path: Path, path: str = "/telegram/hook") -> AsyncIterator[Hooked]:
-    """Run `run_webhook` against the emulator until the block ends."""
-    sim = SimulatorState(FakeClock(autoadvance=True), login=LOGIN, password=PASSWORD)
-    port = free_port()
-    async with TelegramEmulator(token=TOKEN) as emu, serve(create_app(sim)) as sim_url:
-        url = f"http://127.0.0.1:{port}{path}"
-        settings = make_settings(
-            tmp_path, emu.url, sim_url, webhook_url=url, webhook_secret=SECRET, port=port
-        )
-        stop = asyncio.Event()
-        runner = asyncio.create_task(run_webhook(settings, stop))
-        try:
-            await emu.wait_for("setWebhook", timeout=10)
-            yield Hooked(emu, port, str(settings.webhook_url))
-        finally:
-            stop.set()
-            await asyncio.wait_for(runner, 15)
 
 
 async def post(

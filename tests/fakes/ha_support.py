@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 
 import storage
 from storage.election import LeaderInfo, current_leader
-from tests.fakes.pg_support import PgServer
+from tests.fakes.pg_support import PgServer, admin_execute
 from tests.fakes.rig import bot_env, bot_process, free_port
 
 
@@ -23,20 +22,12 @@ from tests.fakes.rig import bot_env, bot_process, free_port
 async def ha_database(server: PgServer) -> AsyncIterator[str]:
     """A database of its own (the leader lock is per database), dropped afterwards."""
     name = f"ha_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server.url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
+    await admin_execute(server, f"CREATE DATABASE {name}")
     url = server.url.rsplit("/", 1)[0] + f"/{name}"
     try:
         yield url
     finally:
-        admin = await asyncpg.connect(server.url)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            await admin.close()
+        await admin_execute(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def replica_env(

@@ -137,24 +137,25 @@ def pg_server() -> Iterator[PgServer]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+async def admin_execute(server: PgServer, sql: str) -> None:
+    """Run one statement as the cluster's superuser, on a connection of its own."""
+    admin = await asyncpg.connect(server.url)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
 async def new_schema(server: PgServer) -> str:
     """Create a fresh schema; return its name."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(server.url)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await admin.close()
+    await admin_execute(server, f"CREATE SCHEMA {schema}")
     return schema
 
 
 async def drop_schema(server: PgServer, schema: str) -> None:
     """Drop a schema made by `new_schema` and everything in it."""
-    admin = await asyncpg.connect(server.url)
-    try:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    finally:
-        await admin.close()
+    await admin_execute(server, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture

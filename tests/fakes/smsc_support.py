@@ -14,7 +14,17 @@ import pytest
 from aiohttp import web
 
 from bot.clock import FakeClock
+from bot.smsc.budget import BudgetStore
 from bot.smsc.client import SmscClient, SmscClientConfig, SmscCredentials
+from bot.smsc.errors import (
+    SmscApiError,
+    SmscAuthError,
+    SmscIpBlockedError,
+    SmscNotFoundError,
+    SmscParameterError,
+    SmscRateLimitedError,
+    SmscUnknownApiError,
+)
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask, SimulatorState, create_app
 from tests.fakes.rig import serve
@@ -23,6 +33,16 @@ LOGIN = "acme"
 PASSWORD = "pa55-Секрет-0xC0FFEE"
 WRONG_PASSWORD = "wr0ng-Секрет-0xBADBAD"
 APIKEY = "key-6f1c2a9d4b7e"
+
+# Each SMSC error code and the exception it becomes (7 is not on the API page: an unknown code).
+ERRORS: dict[int, type[SmscApiError]] = {
+    1: SmscParameterError,
+    2: SmscAuthError,
+    4: SmscIpBlockedError,
+    5: SmscNotFoundError,
+    9: SmscRateLimitedError,
+    7: SmscUnknownApiError,
+}
 
 
 @dataclass
@@ -46,6 +66,7 @@ def make_client(
     clock: FakeClock,
     *,
     credentials: SmscCredentials | None = None,
+    budget: BudgetStore | None = None,
     **config: Any,
 ) -> SmscClient:
     """Build a client for the simulator at `url` with the right password by default."""
@@ -54,6 +75,7 @@ def make_client(
         credentials or SmscCredentials(login=LOGIN, password=PASSWORD),
         config=SmscClientConfig(base_url=url + "/", **config),
         clock=clock,
+        budget=budget,
     )
 
 

@@ -5,7 +5,8 @@
 itself (pragmas, triggers, the file) is marked `sqlite_only` and runs once.
 
 Also the few reads only tests need (no user or operator asks them): the outbox's counts by
-delivery state, whether one chat/topic is subscribed, a stored task's row.
+delivery state, whether one chat/topic is subscribed, a stored task's row; and a failure alert
+as the watcher writes it, for tests that seed an outbox.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from storage import Database, DeliveryState, list_subscriptions, open_database, open_postgres
+from storage import (
+    Database,
+    DeliveryState,
+    NewAlert,
+    list_subscriptions,
+    open_database,
+    open_postgres,
+)
 from storage.encoding import from_db_time, thread_to_db
 from tests.fakes.pg_support import PgServer, drop_schema, new_schema
 
@@ -116,3 +124,22 @@ async def get_known_task(db: Database, task_id: int) -> KnownTask | None:
     row = rows[0]
     seen_at = from_db_time(row["seen_at"])
     return KnownTask(int(row["id"]), int(row["status"]), str(row["name"]), seen_at)
+
+
+def failed_alert(task_id: int, name: str, detected_at: datetime) -> NewAlert:
+    """A "failed" alert for a task, with the payload the watcher records after a poll."""
+    task = {
+        "id": task_id,
+        "name": name,
+        "status": 4,
+        "created_raw": "",
+        "time_raw": "",
+        "created": None,
+        "time": None,
+        "file": "",
+    }
+    return NewAlert(
+        kind="failed",
+        task_id=task_id,
+        payload={"task": task, "detected_at": detected_at.isoformat()},
+    )

@@ -1,129 +1,65 @@
-"""The simulator's world: tasks, their lifecycle, injected faults and SMSC's request rules.
+"""The simulator's world: tasks, their lifecycle, injected faults and the requests received.
 
-Everything here runs on the injected `Clock`, so a test with `FakeClock` moves through the 60 s
-identical-request window or the 30 min IP block by calling `clock.advance()`.
+SMSC's request rules (errors 2, 4 and 9) live in `rules`, the plain records in `records`; both
+are re-exported here. Everything runs on the injected `Clock`, so a test with `FakeClock` moves
+through the 60 s identical-request window or the 30 min IP block by calling `clock.advance()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import heapq
 import itertools
 import json
-from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Literal, get_args
+from typing import get_args
 
 from bot.clock import Clock
 from bot.smsc.models import SMSC_TIME_FORMAT, SMSC_TZ, TaskStatus
 from bot.smsc.simulator.csvgen import iter_csv
+from bot.smsc.simulator.records import (
+    FailedLogin,
+    Fault,
+    FaultKind,
+    Order,
+    RequestRecord,
+    SimTask,
+    StatusAs,
+    coerce_status,
+)
+from bot.smsc.simulator.rules import (
+    CONCURRENT_LIMIT,
+    FAILED_LOGIN_LIMIT,
+    FAILED_LOGIN_WINDOW,
+    IDENTICAL_LIMIT,
+    IDENTICAL_WINDOW,
+    IP_BLOCK_SECONDS,
+    Identity,
+    RequestRules,
+)
 
-FaultKind = Literal["http_500", "slow", "garbage", "error", "disconnect", "html"]
-Order = Literal["newest", "oldest"]
-StatusAs = Literal["number", "string"]
-
-# The limits the SMSC API page states (and the IP block SMSC applies to password guessing).
-IDENTICAL_LIMIT = 3  # identical requests allowed per window; the next one gets error 9
-IDENTICAL_WINDOW = 60.0
-CONCURRENT_LIMIT = 15  # a request arriving with this many already in flight gets error 9
-FAILED_LOGIN_LIMIT = 5
-FAILED_LOGIN_WINDOW = 30 * 60.0
-IP_BLOCK_SECONDS = 30 * 60.0
-
-
-def coerce_status(status: TaskStatus | int) -> TaskStatus | int:
-    """Return `status` as a TaskStatus if SMSC defines it, else the bare int (to test unknowns)."""
-    try:
-        return TaskStatus(int(status))
-    except ValueError:
-        return int(status)
-
-
-@dataclass
-class SimTask:
-    """One deferred task as the simulator stores it; the text fields are printed verbatim."""
-
-    id: int
-    name: str
-    status: TaskStatus | int = TaskStatus.PENDING
-    created: str = ""  # "" -> filled from the clock by SimulatorState.add_task
-    time: str = ""  # start time; "" -> filled when the task enters RUNNING
-    file: str = ""  # "" -> f"task_{id}.csv"
-    rows: int = 100
-    size_bytes: int | None = None  # generate rows until at least this many bytes; beats `rows`
-    encoding: str = "utf-8"  # "utf-8" or "cp1251" (any Python codec works)
-    content: bytes | None = None  # exact file bytes, overrides generation
-
-    def __post_init__(self) -> None:
-        self.status = coerce_status(self.status)
-        codecs.lookup(self.encoding)  # a typo fails here, not halfway through a download
-        if not self.file:
-            self.file = f"task_{self.id}.csv"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A misbehaviour for the next request(s), queued with `SimulatorState.inject`.
-
-    - ``http_500``: HTTP 500 with an HTML error page.
-    - ``slow``: await ``clock.sleep(seconds)``, then answer normally. With `FakeClock` the request
-      parks until the test calls ``clock.advance(seconds)`` (``clock.sleepers`` tells when it has
-      arrived), so a client-side timeout can fire first; if the client gives up and disconnects,
-      the simulator notices within ~20 ms and drops the request, and app shutdown releases any
-      still parked. With `SystemClock` it is a plain real delay. In a test::
-
-          state.inject(Fault("slow", seconds=30))
-          call = asyncio.create_task(client.list_tasks())
-          while clock.sleepers == 0:  # wait until the request has arrived and parked
-              await asyncio.sleep(0.01)
-          clock.advance(30)  # it answers now; or let the client's own timeout fire first
-          await call
-    - ``garbage``: HTTP 200 with a body that is none of the four formats.
-    - ``error``: SMSC error ``code``, in the request's ``fmt`` or in ``fmt`` when given (0..3).
-    - ``disconnect``: close the connection without answering. Note that aiohttp's client retries
-      an idempotent request (GET) once after a server disconnect, so a GET needs ``count=2`` for
-      the caller to see it; POST is not retried.
-    - ``html``: HTTP 200 ``text/html`` login page, like SMSC's site when a proxy or the web UI
-      answers instead of the API.
-    """
-
-    kind: FaultKind
-    seconds: float = 0.0
-    code: int = 0
-    fmt: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in get_args(FaultKind):
-            raise ValueError(f"unknown fault kind {self.kind!r}")
-        if self.fmt is not None and self.fmt not in (0, 1, 2, 3):
-            raise ValueError("fmt must be 0..3")
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request the simulator received and what SMSC error, if any, it answered."""
-
-    method: str
-    query: dict[str, str]
-    form: dict[str, str]
-    params: dict[str, str]
-    at: float  # clock.monotonic() on arrival
-    response_error: int | None
-
-
-@dataclass(frozen=True)
-class FailedLogin:
-    """A request whose credentials did not match."""
-
-    ip: str
-    login: str
-    at: float
-
-
-Identity = tuple[tuple[str, str], ...]
+__all__ = [
+    "CONCURRENT_LIMIT",
+    "FAILED_LOGIN_LIMIT",
+    "FAILED_LOGIN_WINDOW",
+    "IDENTICAL_LIMIT",
+    "IDENTICAL_WINDOW",
+    "IP_BLOCK_SECONDS",
+    "FailedLogin",
+    "Fault",
+    "FaultKind",
+    "Identity",
+    "Order",
+    "RequestRecord",
+    "RequestRules",
+    "SimTask",
+    "SimulatorState",
+    "StatusAs",
+    "coerce_status",
+]
 
 
 @dataclass
@@ -133,8 +69,8 @@ class _Repeater:
     action: Callable[[SimulatorState, float], None]
 
 
-class SimulatorState:
-    """Tasks, scripted transitions, queued faults and the bookkeeping behind errors 2, 4 and 9."""
+class SimulatorState(RequestRules):
+    """Tasks, scripted transitions, queued faults and request records, on top of SMSC's rules."""
 
     def __init__(
         self,
@@ -150,10 +86,7 @@ class SimulatorState:
             raise ValueError(f"order must be one of {get_args(Order)}")
         if status_as not in get_args(StatusAs):
             raise ValueError(f"status_as must be one of {get_args(StatusAs)}")
-        self.clock = clock
-        self.login = login
-        self.password = password
-        self.apikey = apikey
+        super().__init__(clock, login=login, password=password, apikey=apikey)
         self.order: Order = order
         self.status_as: StatusAs = status_as
         self.tasks: dict[int, SimTask] = {}
@@ -161,16 +94,10 @@ class SimulatorState:
         # None keeps every record (tests read them all); the long-running CLI demo sets a cap.
         self.keep_requests: int | None = None
         self._forgotten = 0  # records dropped from the front of `requests`
-        self.failed_logins: list[FailedLogin] = []
-        self.blocked_until: dict[str, float] = {}  # ip -> monotonic time the block ends
-        self.max_concurrent_seen = 0
         self._seq = itertools.count()
         self._scheduled: list[tuple[float, int, int, TaskStatus | int]] = []
         self._repeaters: list[_Repeater] = []
         self._faults: deque[Fault] = deque()
-        self._identical: dict[Identity, deque[float]] = {}
-        self._in_flight: Counter[str] = Counter()
-        self._in_flight_total = 0
         self._parked: set[asyncio.Future[None]] = set()
         # Hostile list items (JSON text), served as they are: see add_raw_item.
         self.raw_items: list[str] = []
@@ -310,98 +237,6 @@ class SimulatorState:
         return sum(
             1 for rec in self.requests if all(rec.params.get(k) == v for k, v in want.items())
         )
-
-    def enter_flight(self, account: str) -> int:
-        """Count a request as in flight for `account`; return how many were already in flight."""
-        already = self._in_flight[account]
-        self._in_flight[account] += 1
-        self._in_flight_total += 1
-        self.max_concurrent_seen = max(self.max_concurrent_seen, self._in_flight_total)
-        return already
-
-    def leave_flight(self, account: str) -> None:
-        """Stop counting a finished request."""
-        self._in_flight[account] -= 1
-        if self._in_flight[account] <= 0:
-            del self._in_flight[account]
-        self._in_flight_total -= 1
-
-    @property
-    def in_flight(self) -> int:
-        """How many requests are being handled right now."""
-        return self._in_flight_total
-
-    # --- SMSC rules ----------------------------------------------------------------------------
-
-    def is_blocked(self, ip: str) -> bool:
-        """Return True while `ip` is inside its 30-minute block (error 4)."""
-        until = self.blocked_until.get(ip)
-        if until is None:
-            return False
-        if self.clock.monotonic() < until:
-            return True
-        del self.blocked_until[ip]
-        return False
-
-    def authenticate(self, params: Mapping[str, str], ip: str) -> bool:
-        """Check login+psw or apikey; a mismatch is a strike, and 5 in 30 min block the IP.
-
-        A request with no credentials at all fails without a strike: it is not a login attempt.
-        """
-        apikey = params.get("apikey", "")
-        login = params.get("login", "")
-        if apikey:
-            ok = self.apikey is not None and apikey == self.apikey
-        elif login or params.get("psw"):
-            ok = login == self.login and params.get("psw", "") == self.password
-        else:
-            return False
-        if not ok:
-            now = self.clock.monotonic()
-            # Only the last 30 minutes matter for the rule; older failures are forgotten.
-            self.failed_logins = [f for f in self.failed_logins if now - f.at < FAILED_LOGIN_WINDOW]
-            self.failed_logins.append(FailedLogin(ip, login, now))
-            recent = sum(
-                1 for f in self.failed_logins if f.ip == ip and now - f.at < FAILED_LOGIN_WINDOW
-            )
-            # A block lasts as long as the strike window, so strikes that caused one have aged
-            # out by the time it ends and never count twice.
-            if recent >= FAILED_LOGIN_LIMIT:
-                self.blocked_until[ip] = now + IP_BLOCK_SECONDS
-        return ok
-
-    @staticmethod
-    def identity(params: Mapping[str, str]) -> Identity:
-        """Return the key of SMSC's "identical request" rule: all params, sorted by name.
-
-        Every parameter counts (login, psw/apikey, get_list/get_file, cnt, after_id, id, name,
-        fmt, charset, ...), whether it came in the query string or the body, and whatever the
-        HTTP method: change any value and it is a different request.
-        """
-        return tuple(sorted(params.items()))
-
-    def admit_identical(self, params: Mapping[str, str]) -> bool:
-        """Admit a request unless 3 identical ones were admitted in the last 60 s (error 9).
-
-        Only admitted requests fill the window, so a client that keeps retrying is let in again
-        60 s after its earlier requests, not 60 s after its last rejected one.
-        """
-        now = self.clock.monotonic()
-        key = self.identity(params)
-        times = self._identical.setdefault(key, deque())
-        while times and now - times[0] >= IDENTICAL_WINDOW:
-            times.popleft()
-        if len(times) >= IDENTICAL_LIMIT:
-            return False
-        times.append(now)
-        if len(self._identical) > 4096:
-            self._forget_old_identities(now)
-        return True
-
-    def _forget_old_identities(self, now: float) -> None:
-        # Keep memory flat under benchmarks that send many distinct requests.
-        for key in [k for k, t in self._identical.items() if not t or now - t[-1] >= 60.0]:
-            del self._identical[key]
 
     # --- slow requests -------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The SMSC simulator's own tests, over real HTTP on loopback."""
