@@ -62,21 +62,24 @@ async def deliver_for_a_while(rig: Rig) -> None:
         await rig.deliver()
 
 
+async def first_alert_refused_in_one_topic(rig: Rig, description: str) -> None:
+    """Task 301 completes; the REFUSED topic answers `description` once, the others take it."""
+    await complete_a_task(rig, 301)
+    await deliver_for_a_while(rig)
+    calls = alert_calls(rig)
+    refused = calls[(TEAM_GROUP, REFUSED)]
+    # One attempt: nothing is retried into a topic that is gone or closed.
+    assert [(c.status, c.response["description"]) for c in refused] == [(400, description)]
+    assert [c.status for c in calls[(TEAM_GROUP, OPEN)]] == [200]
+    assert [c.status for c in calls[(ADMIN_CHAT, None)]] == [200]
+
+
 async def test_a_deleted_topic_is_unsubscribed_after_one_refused_alert(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
     rig.emu.delete_topic(TEAM_GROUP, REFUSED)
-    await complete_a_task(rig, 301)
-    await deliver_for_a_while(rig)
-
-    calls = alert_calls(rig)
-    refused = calls[(TEAM_GROUP, REFUSED)]
-    assert [(c.status, c.response["description"]) for c in refused] == [
-        (400, "Bad Request: message thread not found")
-    ]
-    assert [c.status for c in calls[(TEAM_GROUP, OPEN)]] == [200]
-    assert [c.status for c in calls[(ADMIN_CHAT, None)]] == [200]
+    await first_alert_refused_in_one_topic(rig, "Bad Request: message thread not found")
 
     db = rig.services.db
     assert not await is_subscribed(db, TEAM_GROUP, REFUSED)
@@ -107,16 +110,7 @@ async def test_a_closed_topic_misses_alerts_once_each_and_gets_them_again_when_r
 ) -> None:
     caplog.set_level(logging.WARNING)
     rig.emu.close_topic(TEAM_GROUP, REFUSED)
-    await complete_a_task(rig, 301)
-    await deliver_for_a_while(rig)
-
-    calls = alert_calls(rig)
-    refused = calls[(TEAM_GROUP, REFUSED)]
-    assert [(c.status, c.response["description"]) for c in refused] == [
-        (400, "Bad Request: TOPIC_CLOSED")
-    ]  # one attempt: no retry while it is closed
-    assert [c.status for c in calls[(TEAM_GROUP, OPEN)]] == [200]
-    assert [c.status for c in calls[(ADMIN_CHAT, None)]] == [200]
+    await first_alert_refused_in_one_topic(rig, "Bad Request: TOPIC_CLOSED")
     assert not any(m.get("message_thread_id") == REFUSED for m in rig.emu.messages(TEAM_GROUP))
     db = rig.services.db
     assert await is_subscribed(db, TEAM_GROUP, REFUSED)  # closed is not gone: admins reopen

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import pytest
 import telegram
@@ -12,21 +11,8 @@ from telegram.error import BadRequest
 
 from bot.tg_emulator import TelegramEmulator
 
-TOKEN = "123456:TEST-token"
 FORUM = -1_001_234_567
 TOPIC, OTHER_TOPIC = 11, 12
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(token=TOKEN, bot_username="smsc_tasks_bot") as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def bot(emu: TelegramEmulator) -> AsyncIterator[telegram.Bot]:
-    async with telegram.Bot(TOKEN, base_url=f"{emu.url}/bot{{token}}") as ptb_bot:
-        yield ptb_bot
 
 
 async def test_a_closed_topic_refuses_posts_until_reopened(
@@ -100,13 +86,14 @@ async def test_a_deleted_topic_has_no_thread_and_no_messages(
     assert [m["message_id"] for m in emu.messages(FORUM)] == [kept.message_id]
 
 
-async def test_closing_and_reopening_can_tell_the_bot(emu: TelegramEmulator) -> None:
+async def test_closing_and_reopening_can_tell_the_bot(
+    bot: telegram.Bot, emu: TelegramEmulator
+) -> None:
     emu.add_chat(FORUM, chat_type="supergroup", title="Team")
     emu.close_topic(FORUM, TOPIC, emit_update=True)
     emu.reopen_topic(FORUM, TOPIC, emit_update=True)
     emu.close_topic(FORUM, OTHER_TOPIC)  # silent by default
-    async with telegram.Bot(TOKEN, base_url=f"{emu.url}/bot{{token}}") as bot:
-        updates = await bot.get_updates(timeout=0)
+    updates = await bot.get_updates(timeout=0)
     closed, reopened = (u.message for u in updates)
     assert closed is not None
     assert reopened is not None
