@@ -6,7 +6,6 @@ with "Bad Request: TOPIC_CLOSED" and into a deleted one with "message thread not
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import SimTask
 from bot.tg_emulator import Call
 from tests.fakes.rig import ADMIN_CHAT, TEAM_GROUP, Rig, running_rig
+from tests.fakes.smsc_support import until
 from tests.fakes.storage_support import is_subscribed, outbox_stats
 
 pytestmark = pytest.mark.asyncio
@@ -144,7 +144,8 @@ async def test_a_command_in_a_closed_topic_gets_a_reply_only_from_an_admin_bot(
     refused = await rig.emu.wait_for("sendMessage", chat_id=TEAM_GROUP, count=1, timeout=10.0)
     assert [(c.params["message_thread_id"], c.status) for c in refused] == [(REFUSED, 400)]
     assert refused[0].response["description"] == "Bad Request: TOPIC_CLOSED"
-    await _logged(caplog, "reply refused: the forum topic is closed")  # the handler is done
+    said = "reply refused: the forum topic is closed"
+    await until(lambda: any(r.getMessage() == said for r in caplog.records), said, within=10.0)
     to_closed = [c for c in rig.emu.calls_to("sendMessage") if c.params.get("message_thread_id")]
     assert [c.params["message_thread_id"] for c in to_closed] == [REFUSED]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # not an "unhandled error"
@@ -155,12 +156,3 @@ async def test_a_command_in_a_closed_topic_gets_a_reply_only_from_an_admin_bot(
 
     rig.emu.set_bot_membership(TEAM_GROUP, "administrator", can_manage_topics=True)
     assert "Subscribed chats: 3" in await rig.reply_text(TEAM_GROUP, "/status", **asked)
-
-
-async def _logged(caplog: pytest.LogCaptureFixture, message: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a safety net
-    """Wait until the bot has logged `message` (it handles updates concurrently)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not any(r.getMessage() == message for r in caplog.records):
-        assert loop.time() < deadline, f"never logged: {message}"
-        await asyncio.sleep(0.01)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,10 @@ from tests.fakes.rig import (
     Rig,
     running_rig,
 )
+from tests.fakes.smsc_support import until
 from tests.fakes.webhook_support import SECRET, webhook_bot
 
 STRANGERS = range(900_001, 900_201)  # 200 private chats outside the allowlist
-
-
-async def until(condition: Callable[[], bool], what: str, limit: float = 20.0) -> None:
-    """Wait (real time, as a safety net only) for the bot's concurrent work to get somewhere."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"still waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def refusals(rig: Rig) -> list[Call]:
@@ -61,7 +51,9 @@ async def test_one_refusal_per_stranger_chat_per_window(tmp_path: Path) -> None:
             rig.emu.send_message(STRANGER, "/start")
         text = await rig.reply_text(ADMIN_CHAT, "/tasks")
         assert "#1" in text
-        await until(lambda: gate.stats.refused == 200 and gate.pending == 0, "the flood")
+        await until(
+            lambda: gate.stats.refused == 200 and gate.pending == 0, "the flood", within=20.0
+        )
         assert len(rig.emu.calls_to("sendMessage", chat_id=STRANGER)) == 1
         assert gate.stats.suppressed == 199
         metrics = rig.services.metrics.render().decode()
@@ -94,12 +86,14 @@ async def _allowed_reply_goes_first(rig: Rig, clock: FakeClock) -> None:
         return bool(rig.emu.calls_to("sendMessage", chat_id=ADMIN_CHAT))
 
     # Everything handled; what waits for a send slot waits in the clock, not in a handler.
-    await until(lambda: gate.stats.refused == len(STRANGERS), "the strangers' updates")
+    await until(lambda: gate.stats.refused == len(STRANGERS), "the strangers' updates", within=20.0)
     limiter = rig.app.bot.rate_limiter
     assert isinstance(limiter, TelegramRateLimiter)
     # Each waits in the clock or in the background line behind the one booking.
     in_wait = lambda: clock.sleepers + limiter.in_line  # noqa: E731
-    await until(lambda: admin_replied() or in_wait() == gate.pending + 1, "the reply's slot")
+    await until(
+        lambda: admin_replied() or in_wait() == gate.pending + 1, "the reply's slot", within=20.0
+    )
     waiting = gate.pending
     assert waiting >= gate.max_pending - 2  # the backlog, bounded
     # The rest are dropped, not queued: the backlog never grows with the flood.

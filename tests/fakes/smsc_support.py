@@ -103,13 +103,15 @@ def identical_bursts(
     return bursts
 
 
-async def until(predicate: Callable[[], bool], *, within: float = 5.0) -> None:
-    """Let the loop run (real I/O on loopback) until `predicate()` holds."""
+async def until(
+    predicate: Callable[[], bool], what: str = "the condition", *, within: float = 5.0
+) -> None:
+    """Let the loop run (real I/O on loopback) until `predicate()` holds; `within` is a net."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not predicate():
         if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
+            raise AssertionError(f"still waiting for {what} after {within} s")
         await asyncio.sleep(0.001)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -92,12 +91,3 @@ def seed(state: SimulatorState) -> None:
 
 
 MakeSim = Callable[..., Awaitable[Sim]]
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    """Wait for the server side to reach a state (I/O, not a time window) for up to 5 s."""
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")

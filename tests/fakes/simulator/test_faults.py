@@ -10,7 +10,8 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.smsc.simulator import Fault, SimulatorState
-from tests.fakes.simulator.support import AUTH, Sim, seed, serve, until
+from tests.fakes.simulator.support import AUTH, Sim, seed, serve
+from tests.fakes.smsc_support import until
 
 # --- faults --------------------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from aiohttp import web
 from bot.clock import FakeClock
 from bot.smsc.models import TaskStatus
 from bot.smsc.simulator import PATH, SimTask, SimulatorState, create_app, iter_csv
-from tests.fakes.simulator.support import AUTH, Sim, until
+from tests.fakes.simulator.support import AUTH, Sim
+from tests.fakes.smsc_support import until
 
 # --- get_file ------------------------------------------------------------------------------------
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.smsc.simulator import Fault, SimTask
-from tests.fakes.simulator.support import MakeSim, Sim, until
+from tests.fakes.simulator.support import MakeSim, Sim
+from tests.fakes.smsc_support import until
 
 # --- auth and IP block ---------------------------------------------------------------------------
 
